@@ -1,0 +1,2 @@
+"""nib model pipeline."""
+__version__ = "0.1.0"
