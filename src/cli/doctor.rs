@@ -1,0 +1,124 @@
+//! `nib doctor`: what nib would run, on what, and why.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{Format, ModelArgs, print_out};
+use crate::engine::{Engine, OrtEngine};
+use crate::model::ModelInfo;
+use crate::runtime::RuntimeInfo;
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Serialize)]
+struct Report {
+    runtime: Result<RuntimeInfo, String>,
+    device_requested: String,
+    device: Option<String>,
+    cuda_note: Option<String>,
+    model: Result<ModelInfo, String>,
+}
+
+pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let runtime = crate::runtime::runtime()
+        .map(|r| r.info.clone())
+        .map_err(|e| e.to_string());
+    let engine: Result<OrtEngine, String> = args.model.load().map_err(|e| format!("{e:#}"));
+    let report = Report {
+        runtime,
+        device_requested: args.model.device.to_string(),
+        device: engine.as_ref().ok().map(|e| e.device().to_string()),
+        cuda_note: engine
+            .as_ref()
+            .ok()
+            .and_then(|e| e.cuda_note().map(str::to_owned)),
+        model: engine
+            .as_ref()
+            .map(|e| e.info().clone())
+            .map_err(Clone::clone),
+    };
+    let healthy = report.runtime.is_ok() && report.model.is_ok();
+    match args.format {
+        Format::Json => print_out(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
+        Format::Text => print_out(&render(&report))?,
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let mut line = |k: &str, v: &dyn std::fmt::Display| s.push_str(&format!("{k:<22} {v}\n"));
+    match &r.runtime {
+        Ok(rt) => {
+            line("onnx runtime", &rt.version);
+            line(
+                "library",
+                &format!("{} ({})", rt.library.display(), rt.found_by),
+            );
+            line("providers", &rt.providers.join(", "));
+        }
+        Err(e) => line("onnx runtime", &format!("NOT FOUND: {e}")),
+    }
+    line("device requested", &r.device_requested);
+    if let Some(d) = &r.device {
+        line("device in use", d);
+    }
+    if let Some(n) = &r.cuda_note {
+        line("why not cuda", n);
+    }
+    match &r.model {
+        Ok(m) => {
+            line("model", &m.path.display());
+            line("architecture", &m.architecture);
+            line(
+                "parameters",
+                &format!("{:.1}M (from config)", m.parameters as f64 / 1e6),
+            );
+            line("layers", &m.layers);
+            line("hidden size", &m.hidden_size);
+            line(
+                "heads (kv)",
+                &format!(
+                    "{} ({}), head size {}",
+                    m.attention_heads, m.kv_heads, m.head_dim
+                ),
+            );
+            line("vocabulary", &m.vocab_size);
+            line("context", &m.context_length);
+            line(
+                "fim",
+                &format!(
+                    "{}{}",
+                    m.fim,
+                    if m.fim_spm {
+                        ", suffix-prefix-middle"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            line(
+                "dtype",
+                &format!(
+                    "{}{}",
+                    m.dtype,
+                    if m.quantized { ", int8 weights" } else { "" }
+                ),
+            );
+        }
+        Err(e) => line("model", &format!("NOT LOADED: {e}")),
+    }
+    s
+}

@@ -1,0 +1,117 @@
+//! The command line: argument parsing and one module per subcommand.
+
+mod complete;
+mod doctor;
+mod generate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::engine::{DeviceRequest, OrtEngine, SessionOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nib",
+    version,
+    about = "A local code assistant: inline completions and code review over LSP, on ONNX Runtime"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate text from a raw prompt (greedy unless a temperature is given).
+    Generate(generate::GenerateArgs),
+    /// Print the completion an editor would insert at FILE:LINE:COL (1-based; COL in characters).
+    Complete(complete::CompleteArgs),
+    /// Report the ONNX Runtime library, execution providers and model details.
+    Doctor(doctor::DoctorArgs),
+}
+
+/// Options every subcommand that loads a model takes.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Model folder (exporter layout) or .onnx file. Default: $NIB_MODEL, then nib's own model.
+    #[arg(long, global = true, env = "NIB_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Execution provider: auto, cpu, cuda or cuda:N.
+    #[arg(long, global = true, default_value = "auto", value_parser = parse_device)]
+    pub device: DeviceRequest,
+    /// Threads ONNX Runtime uses for one operator (default: one per core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+}
+
+fn parse_device(s: &str) -> Result<DeviceRequest, String> {
+    s.parse()
+}
+
+impl ModelArgs {
+    pub fn model_path(&self) -> anyhow::Result<PathBuf> {
+        match &self.model {
+            Some(p) => Ok(p.clone()),
+            None => crate::model::default_model_dir(),
+        }
+    }
+
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            device: self.device,
+            intra_threads: self.threads,
+        }
+    }
+
+    pub fn load(&self) -> anyhow::Result<OrtEngine> {
+        let path = self.model_path()?;
+        Ok(OrtEngine::load(&path, &self.session_options())?)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Parses arguments, runs the subcommand and maps the result to an exit code:
+/// 0 success, 2 error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Generate(args) => generate::run(args),
+        Command::Complete(args) => complete::run(args),
+        Command::Doctor(args) => doctor::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nib: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr: stdout carries results (and, for `serve`, the protocol).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NIB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Writes to stdout, treating a closed pipe (`nib ... | head`) as success.
+pub(crate) fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

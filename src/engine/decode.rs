@@ -1,0 +1,425 @@
+//! The ONNX Runtime backend: prefill, decode loop, stop conditions.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::time::Instant;
+
+use half::f16;
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, Tensor, TensorElementType};
+
+use super::kv_cache::{KvCache, PrefixCache, bytes_per_token};
+use super::sampling::Sampler;
+use super::session::{self, Device, SessionOptions};
+use super::signature::{IntInput, Signature};
+use super::{
+    Control, Engine, EngineError, FinishReason, GenerateOutput, GenerateRequest, Overflow, Timings,
+    ms,
+};
+use crate::model::{ModelConfig, ModelError, ModelFiles, ModelInfo, NibSettings, Tokenizer};
+use crate::prompt::FimTokens;
+
+/// Most logits one prefill call may produce; longer prompts run in chunks so
+/// a 150k-token vocabulary does not need gigabytes for the prompt's logits.
+const MAX_PREFILL_LOGITS: usize = 32 << 20;
+/// Recent prompts whose keys and values are kept for reuse.
+const PREFIX_CACHE_ENTRIES: usize = 4;
+const PREFIX_CACHE_BYTES: usize = 512 << 20;
+
+pub struct OrtEngine {
+    session: Session,
+    signature: Signature,
+    info: ModelInfo,
+    tokenizer: Tokenizer,
+    fim: Option<FimTokens>,
+    device: Device,
+    cuda_note: Option<String>,
+    cache: PrefixCache,
+    /// Vocabulary size as the graph's logits have it.
+    logits_width: Option<usize>,
+}
+
+impl OrtEngine {
+    /// Loads a model folder (or an `.onnx` file inside one).
+    pub fn load(path: &Path, options: &SessionOptions) -> Result<Self, EngineError> {
+        let files = ModelFiles::locate(path)?;
+        let config = ModelConfig::load(&files.dir)?;
+        let tokenizer = Tokenizer::load(&files.dir)?;
+        let settings = NibSettings::load(&files.dir)?;
+        if tokenizer.id_bound() > config.vocab_size {
+            return Err(ModelError::VocabMismatch {
+                tokenizer: tokenizer.id_bound(),
+                model: config.vocab_size,
+            }
+            .into());
+        }
+        let runtime = crate::runtime::runtime()?;
+        let graph_len = std::fs::metadata(&files.graph)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if graph_len == 0 {
+            return Err(ModelError::Invalid {
+                file: files.graph.clone(),
+                message: "the file is empty".into(),
+            }
+            .into());
+        }
+        let (session, device, cuda_note) = session::create(runtime, &files.graph, options)
+            .map_err(|e| match e {
+                EngineError::Ort(err) => EngineError::Model(ModelError::Invalid {
+                    file: files.graph.clone(),
+                    message: format!("ONNX Runtime cannot load it: {err}"),
+                }),
+                other => other,
+            })?;
+        let signature = Signature::read(session.inputs(), session.outputs(), &config)?;
+        let fim = FimTokens::detect(&tokenizer);
+        let info = ModelInfo {
+            path: files.graph.clone(),
+            architecture: config.model_type.clone(),
+            parameters: config.parameters(),
+            layers: config.layers,
+            hidden_size: config.hidden_size,
+            attention_heads: config.attention_heads,
+            kv_heads: config.kv_heads,
+            head_dim: config.head_dim,
+            vocab_size: config.vocab_size,
+            context_length: config.context_length,
+            fim: fim
+                .as_ref()
+                .map_or(crate::prompt::FimStyle::None, |f| f.style),
+            fim_spm: settings.fim.spm && fim.is_some(),
+            dtype: match signature.logits_ty {
+                TensorElementType::Float16 => "float16".into(),
+                _ => "float32".into(),
+            },
+            quantized: graph_is_quantized(&files.graph),
+            eos_token_ids: config.eos_token_ids.clone(),
+        };
+        let cache = PrefixCache::new(
+            PREFIX_CACHE_ENTRIES,
+            PREFIX_CACHE_BYTES,
+            bytes_per_token(&signature),
+        );
+        tracing::info!(model = %info.path.display(), arch = %info.architecture, %device, "model loaded");
+        Ok(Self {
+            session,
+            signature,
+            info,
+            tokenizer,
+            fim,
+            device,
+            cuda_note,
+            cache,
+            logits_width: None,
+        })
+    }
+
+    /// Why `auto` did not pick CUDA, when it did not.
+    pub fn cuda_note(&self) -> Option<&str> {
+        self.cuda_note.as_deref()
+    }
+
+    /// Forgets all cached keys and values.
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Runs `tokens` through the model after `cache`, extending it, and
+    /// returns the logits of the last token. On error the cache is emptied.
+    fn step(&mut self, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        let result = self.run(cache, tokens);
+        if result.is_err() {
+            cache.tokens.clear();
+            cache.values.clear();
+        }
+        result
+    }
+
+    fn run(&mut self, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        let past = cache.len();
+        let n = tokens.len();
+        let sig = &self.signature;
+        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
+            Vec::with_capacity(sig.kv.len() + 4);
+        inputs.push((
+            sig.input_ids.name.as_str().into(),
+            int_tensor(&sig.input_ids, tokens.iter().map(|&t| t as i64))?.into(),
+        ));
+        if let Some(mask) = &sig.attention_mask {
+            inputs.push((
+                mask.name.as_str().into(),
+                int_tensor(mask, std::iter::repeat_n(1, past + n))?.into(),
+            ));
+        }
+        if let Some(pos) = &sig.position_ids {
+            inputs.push((
+                pos.name.as_str().into(),
+                int_tensor(pos, (past..past + n).map(|p| p as i64))?.into(),
+            ));
+        }
+        if let Some(name) = &sig.use_cache_branch {
+            inputs.push((
+                name.as_str().into(),
+                Tensor::from_array(([1i64], vec![past > 0]))?
+                    .into_dyn()
+                    .into(),
+            ));
+        }
+        for (slot, value) in sig.kv.iter().zip(&cache.values) {
+            inputs.push((slot.input.as_str().into(), value.into()));
+        }
+        let mut outputs = self.session.run(inputs)?;
+        let logits = outputs
+            .get(&sig.logits)
+            .ok_or_else(|| EngineError::BadOutput("no logits".into()))?;
+        let last = last_row(logits, sig.logits_ty)?;
+        let mut values = Vec::with_capacity(sig.kv.len());
+        for slot in &sig.kv {
+            values.push(
+                outputs.remove(&slot.output).ok_or_else(|| {
+                    EngineError::BadOutput(format!("no `{}` output", slot.output))
+                })?,
+            );
+        }
+        cache.values = values;
+        cache.tokens.extend_from_slice(tokens);
+        Ok(last)
+    }
+
+    /// Runs a prompt in chunks that bound the size of the logits.
+    fn prefill(&mut self, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        let width = self.logits_width.unwrap_or(self.info.vocab_size).max(1);
+        let chunk = (MAX_PREFILL_LOGITS / width).max(1);
+        let mut last = Vec::new();
+        for piece in tokens.chunks(chunk) {
+            last = self.step(cache, piece)?;
+        }
+        self.logits_width = Some(last.len());
+        Ok(last)
+    }
+
+    /// A cache holding as much of `prompt` as an earlier request computed,
+    /// always leaving at least one token to run (its logits are needed).
+    fn cache_for(&mut self, prompt: &[u32]) -> Result<KvCache, EngineError> {
+        if let Some((mut cache, shared)) = self.cache.take_best(prompt) {
+            let keep = shared.min(prompt.len() - 1);
+            if keep > 0 {
+                cache.truncate(keep, &self.signature)?;
+                return Ok(cache);
+            }
+        }
+        Ok(KvCache::empty(&self.signature)?)
+    }
+}
+
+fn int_tensor(
+    input: &IntInput,
+    values: impl Iterator<Item = i64>,
+) -> Result<DynValue, EngineError> {
+    let values: Vec<i64> = values.collect();
+    let shape = [1i64, values.len() as i64];
+    Ok(match input.ty {
+        TensorElementType::Int32 => Tensor::from_array((
+            shape,
+            values.into_iter().map(|v| v as i32).collect::<Vec<_>>(),
+        ))?
+        .into_dyn(),
+        _ => Tensor::from_array((shape, values))?.into_dyn(),
+    })
+}
+
+/// The logits of the last position, as f32.
+fn last_row(logits: &DynValue, ty: TensorElementType) -> Result<Vec<f32>, EngineError> {
+    fn row<'a, T: Copy>(shape: &[i64], data: &'a [T]) -> Result<&'a [T], EngineError> {
+        let width = shape.last().copied().unwrap_or(0).max(0) as usize;
+        if width == 0 || data.len() < width {
+            return Err(EngineError::BadOutput(format!("logits of shape {shape:?}")));
+        }
+        Ok(&data[data.len() - width..])
+    }
+    Ok(match ty {
+        TensorElementType::Float16 => {
+            let (shape, data) = logits.try_extract_tensor::<f16>()?;
+            row(shape, data)?.iter().map(|v| v.to_f32()).collect()
+        }
+        _ => {
+            let (shape, data) = logits.try_extract_tensor::<f32>()?;
+            row(shape, data)?.to_vec()
+        }
+    })
+}
+
+/// Dynamic quantization leaves integer matrix ops in the graph; their names
+/// are plain bytes in the protobuf, so a scan finds them without parsing it.
+fn graph_is_quantized(graph: &Path) -> bool {
+    const LIMIT: u64 = 512 << 20;
+    let Ok(meta) = std::fs::metadata(graph) else {
+        return false;
+    };
+    if meta.len() > LIMIT {
+        return false;
+    }
+    let Ok(bytes) = std::fs::read(graph) else {
+        return false;
+    };
+    [
+        b"MatMulInteger".as_slice(),
+        b"DynamicQuantizeLinear",
+        b"MatMulNBits",
+        b"QLinearMatMul",
+    ]
+    .iter()
+    .any(|needle| bytes.windows(needle.len()).any(|w| w == *needle))
+}
+
+impl Engine for OrtEngine {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn fim(&self) -> Option<&FimTokens> {
+        self.fim.as_ref()
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenerateRequest,
+        control: &mut dyn Control,
+    ) -> Result<GenerateOutput, EngineError> {
+        if request.prompt.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        let vocab = self.logits_width.unwrap_or(self.info.vocab_size);
+        if let Some(&id) = request.prompt.iter().find(|&&id| id as usize >= vocab) {
+            return Err(EngineError::TokenOutOfRange { id, vocab });
+        }
+        let context = self.info.context_length;
+        let mut prompt: &[u32] = &request.prompt;
+        let mut truncated = 0;
+        // Room for at least one new token, or for all of them when completing.
+        let room = match request.overflow {
+            Overflow::TruncateLeft => request.max_tokens.clamp(1, context / 2),
+            Overflow::Error => 1,
+        };
+        if prompt.len() + room > context {
+            match request.overflow {
+                Overflow::Error => {
+                    return Err(EngineError::PromptTooLong {
+                        prompt: prompt.len(),
+                        context,
+                    });
+                }
+                Overflow::TruncateLeft => {
+                    truncated = prompt.len() + room - context;
+                    prompt = &prompt[truncated..];
+                }
+            }
+        }
+        let max_new = request.max_tokens.min(context - prompt.len());
+
+        let started = Instant::now();
+        let mut cache = self.cache_for(prompt)?;
+        let reused = cache.len();
+        let result = self.decode_loop(&mut cache, prompt, max_new, request, control, started);
+        self.cache.put(cache);
+        let (tokens, text, finish_reason, first_token_at) = result?;
+        let done = started.elapsed();
+        let first = first_token_at.unwrap_or(done);
+        Ok(GenerateOutput {
+            tokens,
+            text,
+            finish_reason,
+            prompt_tokens: prompt.len(),
+            truncated_tokens: truncated,
+            timings: Timings {
+                prefill_ms: ms(first),
+                decode_ms: ms(done.saturating_sub(first)),
+                prefill_tokens: prompt.len() - reused,
+                reused_tokens: reused,
+            },
+        })
+    }
+}
+
+type LoopResult = (Vec<u32>, String, FinishReason, Option<std::time::Duration>);
+
+impl OrtEngine {
+    fn decode_loop(
+        &mut self,
+        cache: &mut KvCache,
+        prompt: &[u32],
+        max_new: usize,
+        request: &GenerateRequest,
+        control: &mut dyn Control,
+        started: Instant,
+    ) -> Result<LoopResult, EngineError> {
+        let mut sampler = Sampler::new(request.sampling);
+        let mut tokens: Vec<u32> = Vec::new();
+        let mut text = String::new();
+        if max_new == 0 {
+            return Ok((tokens, text, FinishReason::Length, None));
+        }
+        if !control.keep_going("") {
+            return Ok((tokens, text, FinishReason::Cancelled, None));
+        }
+        let done_len = cache.len();
+        let mut logits = self.prefill(cache, &prompt[done_len..])?;
+        let mut first_token_at = None;
+        loop {
+            let next = sampler.sample(&logits) as u32;
+            first_token_at.get_or_insert_with(|| started.elapsed());
+            if self.info.eos_token_ids.contains(&next) || request.stop_tokens.contains(&next) {
+                return Ok((tokens, text, FinishReason::Eos, first_token_at));
+            }
+            tokens.push(next);
+            text = self.tokenizer.decode(&tokens);
+            if let Some(cut) = earliest_stop(&text, &request.stop) {
+                text.truncate(cut);
+                return Ok((tokens, text, FinishReason::Stop, first_token_at));
+            }
+            if !control.keep_going(&text) {
+                return Ok((tokens, text, FinishReason::Cancelled, first_token_at));
+            }
+            if tokens.len() >= max_new {
+                let reason = if tokens.len() >= request.max_tokens {
+                    FinishReason::MaxTokens
+                } else {
+                    FinishReason::Length
+                };
+                return Ok((tokens, text, reason, first_token_at));
+            }
+            logits = self.step(cache, &[next])?;
+        }
+    }
+}
+
+/// Byte offset of the first stop sequence in `text`.
+fn earliest_stop(text: &str, stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earliest_stop_picks_the_first_occurrence() {
+        let stops = vec!["\n\n".to_string(), "def ".to_string()];
+        assert_eq!(earliest_stop("x = 1\ndef f():\n\n", &stops), Some(6));
+        assert_eq!(earliest_stop("x = 1", &stops), None);
+        assert_eq!(earliest_stop("abc", &[String::new()]), None);
+    }
+}

@@ -1,0 +1,198 @@
+//! The inference engine: turns prompt tokens into generated tokens.
+//!
+//! The [`Engine`] trait is the boundary every caller (CLI, language server,
+//! review) goes through; [`OrtEngine`] is the ONNX Runtime backend. Other
+//! backends can be added behind the same trait.
+//!
+//! Architecture invariant: the engine speaks tokens and text, never LSP or
+//! file positions. It does blocking work and is driven from a dedicated
+//! thread, never from an async task.
+
+mod decode;
+mod kv_cache;
+pub mod sampling;
+mod session;
+mod signature;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use self::decode::OrtEngine;
+pub use self::sampling::SamplingParams;
+pub use self::session::{Device, DeviceRequest, SessionOptions};
+pub use self::signature::SignatureError;
+use crate::model::{ModelError, ModelInfo};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// Prompt token ids, already templated (FIM tokens included).
+    pub prompt: Vec<u32>,
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    /// Generation stops when the decoded text contains one of these; the
+    /// returned text ends before it.
+    pub stop: Vec<String>,
+    /// Token ids that end generation like EOS (FIM end markers, file separators).
+    pub stop_tokens: Vec<u32>,
+    /// When the prompt does not fit the context window: drop tokens from the
+    /// left (completions) or fail (raw generation).
+    pub overflow: Overflow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    TruncateLeft,
+    Error,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Eos,
+    MaxTokens,
+    Stop,
+    /// The caller's [`CancelToken`] fired or its [`Control`] asked to stop.
+    Cancelled,
+    /// The context window is full.
+    Length,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Time to run the prompt through the model and pick the first token.
+    pub prefill_ms: f64,
+    /// Time spent on the tokens after the first.
+    pub decode_ms: f64,
+    /// Prompt tokens actually computed (the rest came from the KV cache).
+    pub prefill_tokens: usize,
+    /// Prompt tokens whose keys and values were reused from an earlier request.
+    pub reused_tokens: usize,
+}
+
+impl Timings {
+    pub fn prefill_tokens_per_s(&self) -> f64 {
+        rate(self.prefill_tokens, self.prefill_ms)
+    }
+
+    pub fn decode_tokens_per_s(&self, generated: usize) -> f64 {
+        rate(generated.saturating_sub(1), self.decode_ms)
+    }
+}
+
+fn rate(tokens: usize, ms: f64) -> f64 {
+    if ms > 0.0 {
+        tokens as f64 * 1000.0 / ms
+    } else {
+        0.0
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerateOutput {
+    /// Generated token ids, stop sequence and EOS excluded.
+    pub tokens: Vec<u32>,
+    /// Decoded text of `tokens`, cut before a stop sequence.
+    pub text: String,
+    pub finish_reason: FinishReason,
+    /// Prompt tokens after any truncation.
+    pub prompt_tokens: usize,
+    /// Tokens dropped from the left of the prompt to fit the context window.
+    pub truncated_tokens: usize,
+    pub timings: Timings,
+}
+
+/// A flag another thread sets to abandon a generation between decode steps.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Lets the caller steer a generation while it runs: it sees the text so far
+/// after every token and can end it early (a single-line completion stops at
+/// the first newline without waiting for a stop sequence).
+pub trait Control {
+    fn keep_going(&mut self, text_so_far: &str) -> bool;
+}
+
+/// Never stops early.
+pub struct RunToEnd;
+
+impl Control for RunToEnd {
+    fn keep_going(&mut self, _: &str) -> bool {
+        true
+    }
+}
+
+impl Control for CancelToken {
+    fn keep_going(&mut self, _: &str) -> bool {
+        !self.is_cancelled()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("{0}")]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error("ONNX Runtime failed: {0}")]
+    Ort(#[from] ort::Error),
+    #[error(
+        "the prompt has {prompt} tokens but the model's context window holds {context}; \
+         shorten the prompt or lower --max-tokens"
+    )]
+    PromptTooLong { prompt: usize, context: usize },
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    #[error("token id {id} is outside the model's vocabulary of {vocab}")]
+    TokenOutOfRange { id: u32, vocab: usize },
+    #[error("the model returned {0}")]
+    BadOutput(String),
+    #[error("CUDA was requested but cannot be used: {0}")]
+    CudaUnavailable(String),
+}
+
+/// A loaded model that generates text. Implementations are not thread-safe
+/// by design: one generation at a time, driven by one worker thread.
+pub trait Engine: Send {
+    fn info(&self) -> &ModelInfo;
+
+    fn tokenizer(&self) -> &crate::model::Tokenizer;
+
+    /// Which device the model runs on, as actually registered.
+    fn device(&self) -> Device;
+
+    /// The model's fill-in-the-middle markers, if its tokenizer has them.
+    fn fim(&self) -> Option<&crate::prompt::FimTokens>;
+
+    /// Generates from `request.prompt`, calling `control` after every token.
+    fn generate(
+        &mut self,
+        request: &GenerateRequest,
+        control: &mut dyn Control,
+    ) -> Result<GenerateOutput, EngineError>;
+}
+
+/// Elapsed milliseconds, for timings.
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

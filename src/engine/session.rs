@@ -1,0 +1,151 @@
+//! Building an ONNX Runtime session on the requested execution provider.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use ort::session::Session;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+use serde::Serialize;
+
+use super::EngineError;
+use crate::runtime::Runtime;
+
+/// The device a user asks for: `auto`, `cpu`, `cuda` or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceRequest {
+    /// CUDA when it registers, the CPU otherwise.
+    #[default]
+    Auto,
+    Cpu,
+    /// CUDA or an error; the GPU ordinal.
+    Cuda(i32),
+}
+
+impl FromStr for DeviceRequest {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse::<i32>().ok())
+                .filter(|n| *n >= 0)
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("unknown device `{s}`: use auto, cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// The device a session actually runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    Cpu,
+    Cuda(i32),
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    pub device: DeviceRequest,
+    /// Threads for one operator; `None` lets ONNX Runtime pick (one per core).
+    pub intra_threads: Option<usize>,
+}
+
+/// Creates the session and says which device it got and, for `auto` on a
+/// machine without a usable GPU, why CUDA was not used.
+pub(crate) fn create(
+    runtime: &Runtime,
+    graph: &Path,
+    options: &SessionOptions,
+) -> Result<(Session, Device, Option<String>), EngineError> {
+    let builder = || -> Result<SessionBuilder, EngineError> {
+        let mut b = Session::builder(&runtime.env)?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(ort::Error::from)?;
+        if let Some(n) = options.intra_threads {
+            b = b.with_intra_threads(n).map_err(ort::Error::from)?;
+        }
+        Ok(b)
+    };
+    let cuda_ordinal = match options.device {
+        DeviceRequest::Cpu => None,
+        DeviceRequest::Auto => Some(0),
+        DeviceRequest::Cuda(n) => Some(n),
+    };
+    let mut cuda_error = None;
+    if let Some(ordinal) = cuda_ordinal {
+        match try_cuda(builder()?, ordinal).and_then(|mut b| Ok(b.commit_from_file(graph)?)) {
+            Ok(session) => return Ok((session, Device::Cuda(ordinal), None)),
+            Err(e) if options.device == DeviceRequest::Auto => {
+                tracing::info!("CUDA not used: {e}");
+                cuda_error = Some(e.to_string());
+            }
+            Err(e) => return Err(EngineError::CudaUnavailable(e.to_string())),
+        }
+    }
+    let session = builder()?.commit_from_file(graph)?;
+    Ok((session, Device::Cpu, cuda_error))
+}
+
+/// Registers CUDA explicitly so that a failure is an error rather than
+/// `ort`'s silent fallback to the CPU.
+#[cfg(feature = "cuda")]
+fn try_cuda(mut builder: SessionBuilder, ordinal: i32) -> Result<SessionBuilder, EngineError> {
+    use ort::ep::ExecutionProvider;
+    if !ort::ep::CUDA::is_available().unwrap_or(false) {
+        return Err(EngineError::CudaUnavailable(
+            "this ONNX Runtime library has no CUDA execution provider; install onnxruntime-gpu \
+             (scripts/install-onnxruntime.sh --gpu)"
+                .into(),
+        ));
+    }
+    ort::ep::CUDA::default()
+        .with_device_id(ordinal)
+        .register(&mut builder)
+        .map_err(|e| EngineError::CudaUnavailable(e.to_string()))?;
+    Ok(builder)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn try_cuda(_: SessionBuilder, _: i32) -> Result<SessionBuilder, EngineError> {
+    Err(EngineError::CudaUnavailable(
+        "nib was built without the `cuda` feature".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_requests() {
+        assert_eq!("auto".parse(), Ok(DeviceRequest::Auto));
+        assert_eq!("CPU".parse(), Ok(DeviceRequest::Cpu));
+        assert_eq!("cuda".parse(), Ok(DeviceRequest::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(DeviceRequest::Cuda(3)));
+        assert!("cuda:-1".parse::<DeviceRequest>().is_err());
+        assert!("tpu".parse::<DeviceRequest>().is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! nib: a local code assistant that serves a Transformer running in ONNX
+//! Runtime to editors over the Language Server Protocol, and to CI.
+//!
+//! See ARCHITECTURE.md for the flow of data and the code map.
+
+pub mod cli;
+pub mod completion;
+pub mod engine;
+pub mod model;
+pub mod prompt;
+pub mod runtime;

@@ -1,0 +1,177 @@
+//! A model folder in the layout Hugging Face's ONNX exporter writes:
+//! `model.onnx` (plus external data), `config.json`, `tokenizer.json`,
+//! `generation_config.json`, `tokenizer_config.json`/`special_tokens_map.json`,
+//! and optionally nib's own `nib.json` (FIM settings).
+
+mod config;
+mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use self::config::{ModelConfig, NibSettings};
+pub use self::tokenizer::Tokenizer;
+use crate::prompt::FimStyle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model folder {0} does not exist")]
+    MissingDir(PathBuf),
+    #[error("no ONNX graph in {0}: expected model.onnx (or exactly one *.onnx file)")]
+    MissingGraph(PathBuf),
+    #[error(
+        "{dir} holds several ONNX graphs ({names}); pass the one to use as --model DIR/NAME.onnx"
+    )]
+    AmbiguousGraph { dir: PathBuf, names: String },
+    #[error(
+        "{file} is missing: a model folder needs it (the exporter writes it beside model.onnx)"
+    )]
+    MissingFile { file: PathBuf },
+    #[error("cannot read {file}: {source}")]
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file} is not valid: {message}")]
+    Invalid { file: PathBuf, message: String },
+    #[error(
+        "the tokenizer's vocabulary ({tokenizer} tokens) does not fit the model's ({model} logits): \
+         tokenizer.json belongs to another model"
+    )]
+    VocabMismatch { tokenizer: usize, model: usize },
+}
+
+/// The files of one model, found and checked but not loaded.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    pub dir: PathBuf,
+    pub graph: PathBuf,
+}
+
+impl ModelFiles {
+    /// Accepts a model folder or the path of an `.onnx` file inside one.
+    pub fn locate(path: &Path) -> Result<Self, ModelError> {
+        if path.is_file() {
+            let dir = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            return Ok(Self {
+                dir,
+                graph: path.to_path_buf(),
+            });
+        }
+        if !path.is_dir() {
+            return Err(ModelError::MissingDir(path.to_path_buf()));
+        }
+        let preferred = path.join("model.onnx");
+        if preferred.is_file() {
+            return Ok(Self {
+                dir: path.to_path_buf(),
+                graph: preferred,
+            });
+        }
+        let entries = std::fs::read_dir(path).map_err(|source| ModelError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let mut graphs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+            .collect();
+        graphs.sort();
+        match graphs.len() {
+            0 => Err(ModelError::MissingGraph(path.to_path_buf())),
+            1 => Ok(Self {
+                dir: path.to_path_buf(),
+                graph: graphs.remove(0),
+            }),
+            _ => Err(ModelError::AmbiguousGraph {
+                dir: path.to_path_buf(),
+                names: graphs
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// What nib knows about a loaded model, for `nib doctor` and status reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub architecture: String,
+    pub parameters: u64,
+    pub layers: usize,
+    pub hidden_size: usize,
+    pub attention_heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab_size: usize,
+    pub context_length: usize,
+    pub fim: FimStyle,
+    /// Whether the suffix-prefix-middle order may be used.
+    pub fim_spm: bool,
+    /// Element type of the graph's logits and KV cache: "float32" or "float16".
+    pub dtype: String,
+    /// Whether the graph holds int8-quantized weights.
+    pub quantized: bool,
+    pub eos_token_ids: Vec<u32>,
+}
+
+/// Reads and parses a JSON file of the model folder.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, ModelError> {
+    let text = std::fs::read_to_string(file).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ModelError::MissingFile {
+                file: file.to_path_buf(),
+            }
+        } else {
+            ModelError::Io {
+                file: file.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
+        file: file.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Where nib looks for its own model when no `--model` or `NIB_MODEL` is
+/// given: the per-user folder, then `models/default` beside the executable
+/// or in the source tree it was built from.
+pub fn default_model_dir() -> anyhow::Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dirs) = directories::ProjectDirs::from("", "", "nib") {
+        candidates.push(dirs.data_dir().join("models/default"));
+    }
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        candidates.push(exe_dir.join("models/default"));
+        // target/{debug,release}/nib in a checkout.
+        candidates.push(exe_dir.join("../../models/default"));
+    }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"));
+    candidates
+        .iter()
+        .find(|p| p.join("config.json").is_file())
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no model given and nib's default model was not found; pass --model DIR or set NIB_MODEL. Searched: {}",
+                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            )
+        })
+}

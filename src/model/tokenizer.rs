@@ -1,0 +1,112 @@
+//! `tokenizer.json` through Hugging Face `tokenizers`, with the few questions
+//! nib asks of it: special tokens, the BOS it prepends, ids of marker tokens.
+
+use std::path::Path;
+
+use super::ModelError;
+
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    /// Tokens the post-processor puts before any text (Llama's `<s>`).
+    leading_special: Vec<u32>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("vocab_size", &self.vocab_size())
+            .finish()
+    }
+}
+
+impl Tokenizer {
+    pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let file = dir.join("tokenizer.json");
+        if !file.exists() {
+            return Err(ModelError::MissingFile { file });
+        }
+        let inner = tokenizers::Tokenizer::from_file(&file).map_err(|e| ModelError::Invalid {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Self::from_inner(inner))
+    }
+
+    pub fn from_inner(inner: tokenizers::Tokenizer) -> Self {
+        let leading_special = match (inner.encode("a", true), inner.encode("a", false)) {
+            (Ok(with), Ok(without)) => {
+                let with = with.get_ids();
+                let without = without.get_ids();
+                let lead = with
+                    .windows(without.len())
+                    .position(|w| w == without)
+                    .unwrap_or(0);
+                with[..lead].to_vec()
+            }
+            _ => Vec::new(),
+        };
+        Self {
+            inner,
+            leading_special,
+        }
+    }
+
+    /// Size of the id space, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Largest id the tokenizer can produce, plus one.
+    pub fn id_bound(&self) -> usize {
+        self.inner
+            .get_vocab(true)
+            .values()
+            .map(|&id| id as usize + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Encodes text as the model's own tokenizer would with
+    /// `add_special_tokens=True` (so Llama gets its BOS).
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
+        self.inner
+            .encode(text, true)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Encodes a piece of text with no special tokens added.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+        self.inner
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Special tokens that start every encoded prompt (BOS), possibly none.
+    pub fn leading_special(&self) -> &[u32] {
+        &self.leading_special
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> String {
+        self.inner.decode(ids, true).unwrap_or_default()
+    }
+
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Ids of the added tokens marked special (EOS, FIM markers, file separators).
+    pub fn special_ids(&self) -> Vec<u32> {
+        self.inner
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+}

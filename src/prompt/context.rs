@@ -1,0 +1,187 @@
+//! The text around the cursor, cut to a token budget, laid out as a prompt.
+
+use super::fim::{FimOrder, FimTokens};
+use crate::model::Tokenizer;
+
+/// Lines dropped from the top of a long prefix come in blocks of this many,
+/// so the prompt's start stays put while the user types and the engine's
+/// cached keys and values stay valid.
+const PREFIX_CUT_GRANULARITY: usize = 16;
+
+/// Code from another open file, offered to the model as extra context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    pub path: String,
+    pub text: String,
+}
+
+/// Everything a completion prompt is made of.
+#[derive(Debug, Clone, Default)]
+pub struct CompletionContext {
+    /// Text before the cursor.
+    pub prefix: String,
+    /// Text after the cursor.
+    pub suffix: String,
+    /// Path of the file being edited, shown to models that know file markers.
+    pub path: Option<String>,
+    pub snippets: Vec<Snippet>,
+}
+
+/// How many prompt tokens each part may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetSplit {
+    pub prefix: usize,
+    pub suffix: usize,
+    pub snippets: usize,
+}
+
+impl BudgetSplit {
+    /// Three fifths for the prefix, one fifth each for the suffix and other files.
+    pub fn of(total: usize) -> Self {
+        let suffix = total / 5;
+        let snippets = total / 5;
+        Self {
+            prefix: total - suffix - snippets,
+            suffix,
+            snippets,
+        }
+    }
+}
+
+/// Builds the prompt tokens. Without FIM markers the prompt is the prefix alone.
+pub fn build_prompt(
+    tokenizer: &Tokenizer,
+    fim: Option<&FimTokens>,
+    order: FimOrder,
+    ctx: &CompletionContext,
+    budget: BudgetSplit,
+) -> Result<Vec<u32>, String> {
+    let has_fim = fim.is_some();
+    let prefix_budget = if has_fim {
+        budget.prefix
+    } else {
+        budget.prefix + budget.suffix
+    };
+    let mut prefix = tail_tokens(tokenizer, &ctx.prefix, prefix_budget)?;
+    let context = snippet_tokens(tokenizer, fim, ctx, budget.snippets)?;
+    let mut lead: Vec<u32> = tokenizer.leading_special().to_vec();
+    match fim {
+        Some(fim) => {
+            // Other files go before the markers, as in repository-level training.
+            lead.extend_from_slice(&context);
+            let suffix = head_tokens(tokenizer, &ctx.suffix, budget.suffix)?;
+            Ok(fim.layout(order, &lead, &prefix, &suffix))
+        }
+        None => {
+            lead.extend_from_slice(&context);
+            lead.append(&mut prefix);
+            Ok(lead)
+        }
+    }
+}
+
+/// The end of `text` in at most `budget` tokens, cut at a line boundary that
+/// only moves in steps of [`PREFIX_CUT_GRANULARITY`] lines.
+fn tail_tokens(tokenizer: &Tokenizer, text: &str, budget: usize) -> Result<Vec<u32>, String> {
+    if budget == 0 {
+        return Ok(Vec::new());
+    }
+    let tokens = tokenizer.encode(text)?;
+    if tokens.len() <= budget {
+        return Ok(tokens);
+    }
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .filter(|&i| i < text.len())
+        .collect();
+    // Find the first line from which the rest fits, then round up to a block.
+    let mut first_fitting = line_starts.len();
+    let (mut lo, mut hi) = (0, line_starts.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if tokenizer.encode(&text[line_starts[mid]..])?.len() <= budget {
+            first_fitting = mid;
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let start_line = first_fitting.div_ceil(PREFIX_CUT_GRANULARITY) * PREFIX_CUT_GRANULARITY;
+    if start_line < line_starts.len() {
+        return tokenizer.encode(&text[line_starts[start_line]..]);
+    }
+    // One line longer than the budget: keep its end.
+    Ok(tokens[tokens.len() - budget..].to_vec())
+}
+
+/// The start of `text` in at most `budget` tokens, ending at a line boundary
+/// when one fits.
+fn head_tokens(tokenizer: &Tokenizer, text: &str, budget: usize) -> Result<Vec<u32>, String> {
+    if budget == 0 {
+        return Ok(Vec::new());
+    }
+    let tokens = tokenizer.encode(text)?;
+    if tokens.len() <= budget {
+        return Ok(tokens);
+    }
+    let mut end = text.len();
+    while let Some(i) = text[..end].rfind('\n') {
+        end = i;
+        let t = tokenizer.encode(&text[..=i])?;
+        if t.len() <= budget {
+            return Ok(t);
+        }
+    }
+    Ok(tokens[..budget].to_vec())
+}
+
+/// Other files, each introduced by the model's file separator (or a plain
+/// path line when it has none), within the budget; whole snippets only.
+fn snippet_tokens(
+    tokenizer: &Tokenizer,
+    fim: Option<&FimTokens>,
+    ctx: &CompletionContext,
+    budget: usize,
+) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    let separator = fim.and_then(|f| f.file_separator);
+    let push_file =
+        |path: &str, text: &str, out: &mut Vec<u32>, budget: usize| -> Result<bool, String> {
+            let mut piece = Vec::new();
+            if let Some(sep) = separator {
+                piece.push(sep);
+                piece.extend(tokenizer.encode(&format!("{path}\n{text}"))?);
+            } else {
+                piece.extend(tokenizer.encode(&format!("// {path}\n{text}\n"))?);
+            }
+            if out.len() + piece.len() > budget {
+                return Ok(false);
+            }
+            out.extend(piece);
+            Ok(true)
+        };
+    for snippet in &ctx.snippets {
+        if !push_file(&snippet.path, &snippet.text, &mut out, budget)? {
+            break;
+        }
+    }
+    // Models that know file markers expect the current file to be introduced too.
+    if let (Some(sep), Some(path), false) = (separator, &ctx.path, out.is_empty()) {
+        out.push(sep);
+        out.extend(tokenizer.encode(&format!("{path}\n"))?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_split_adds_up() {
+        for total in [0, 1, 7, 100, 1023] {
+            let b = BudgetSplit::of(total);
+            assert_eq!(b.prefix + b.suffix + b.snippets, total);
+        }
+    }
+}

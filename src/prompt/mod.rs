@@ -1,0 +1,8 @@
+//! Prompts for completion: fill-in-the-middle templates and the context
+//! around the cursor, cut to a token budget.
+
+mod context;
+mod fim;
+
+pub use self::context::{BudgetSplit, CompletionContext, Snippet, build_prompt};
+pub use self::fim::{FimOrder, FimStyle, FimTokens};

@@ -1,0 +1,216 @@
+//! Finding and loading the ONNX Runtime shared library.
+//!
+//! nib links ONNX Runtime at run time (`ort`'s `load-dynamic`), so one binary
+//! serves the CPU build (PyPI `onnxruntime`) and the CUDA build
+//! (`onnxruntime-gpu`). The library is searched, in order, at:
+//! 1. `ORT_DYLIB_PATH` (a file, or a folder holding the library);
+//! 2. beside the executable, or in its `lib/` folder;
+//! 3. the per-user folder [`user_lib_dir`] (`~/.local/share/nib/onnxruntime` on Linux),
+//!    where `scripts/install-onnxruntime.sh` puts it;
+//! 4. an installed `onnxruntime`/`onnxruntime-gpu` Python package.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "ONNX Runtime was not found. Install it with `scripts/install-onnxruntime.sh` \
+         (or `pip install onnxruntime`, or `pip install onnxruntime-gpu` for CUDA), \
+         or point ORT_DYLIB_PATH at libonnxruntime.so. Searched: {searched}"
+    )]
+    NotFound { searched: String },
+    #[error("ONNX Runtime at {path} could not be loaded: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("ONNX Runtime environment could not be created: {0}")]
+    Environment(String),
+}
+
+/// Where the library came from and what it is.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeInfo {
+    pub library: PathBuf,
+    pub found_by: &'static str,
+    pub version: String,
+    /// Execution providers compiled into the library (not necessarily usable).
+    pub providers: Vec<String>,
+}
+
+pub struct Runtime {
+    pub info: RuntimeInfo,
+    pub env: ort::environment::Environment,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, RuntimeError>> = OnceLock::new();
+
+/// Loads ONNX Runtime once per process; later calls return the same result.
+pub fn runtime() -> Result<&'static Runtime, RuntimeError> {
+    RUNTIME.get_or_init(load).as_ref().map_err(Clone::clone)
+}
+
+/// The per-user folder that the install script fills.
+pub fn user_lib_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "nib").map(|d| d.data_dir().join("onnxruntime"))
+}
+
+fn load() -> Result<Runtime, RuntimeError> {
+    let (library, found_by) = locate()?;
+    let builder = ort::init_from(&library).map_err(|e| RuntimeError::Load {
+        path: library.clone(),
+        message: e.to_string(),
+    })?;
+    let env = builder
+        .with_name("nib")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| RuntimeError::Environment(e.to_string()))?;
+    let info = RuntimeInfo {
+        version: version_of(&library),
+        providers: available_providers(),
+        library,
+        found_by,
+    };
+    tracing::info!(library = %info.library.display(), version = %info.version, "loaded ONNX Runtime");
+    Ok(Runtime { info, env })
+}
+
+/// `libonnxruntime.so.1.32.0` → `1.32.0`; the build string is the fallback.
+fn version_of(library: &Path) -> String {
+    let name = library
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(v) = name.split(".so.").nth(1) {
+        return v.to_owned();
+    }
+    ort::info()
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("git-branch=rel-"))
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+fn available_providers() -> Vec<String> {
+    use ort::ep::ExecutionProvider;
+    let mut out = vec!["CPUExecutionProvider".to_owned()];
+    #[cfg(feature = "cuda")]
+    if ort::ep::CUDA::is_available().unwrap_or(false) {
+        out.push("CUDAExecutionProvider".to_owned());
+    }
+    out
+}
+
+fn locate() -> Result<(PathBuf, &'static str), RuntimeError> {
+    let mut searched = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        let p = PathBuf::from(p);
+        // A relative path is taken from the executable's folder, as `ort` does.
+        let p = if p.is_relative() {
+            exe_dir().map(|d| d.join(&p)).unwrap_or(p)
+        } else {
+            p
+        };
+        if let Some(lib) = library_in(&p) {
+            return Ok((lib, "ORT_DYLIB_PATH"));
+        }
+        // An explicit setting that points nowhere is an error, not a fallback.
+        return Err(RuntimeError::Load {
+            path: p,
+            message: "ORT_DYLIB_PATH names no ONNX Runtime library".into(),
+        });
+    }
+    let candidates: Vec<(PathBuf, &'static str)> = exe_dir()
+        .into_iter()
+        .flat_map(|d| {
+            [
+                (d.clone(), "beside the executable"),
+                (d.join("lib"), "beside the executable"),
+            ]
+        })
+        .chain(user_lib_dir().map(|d| (d, "per-user folder")))
+        .chain(
+            python_package_dirs()
+                .into_iter()
+                .map(|d| (d, "Python package")),
+        )
+        .collect();
+    for (dir, how) in candidates {
+        if let Some(lib) = library_in(&dir) {
+            return Ok((lib, how));
+        }
+        searched.push(dir.display().to_string());
+    }
+    Err(RuntimeError::NotFound {
+        searched: searched.join(", "),
+    })
+}
+
+fn exe_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()?
+        .parent()
+        .map(Path::to_path_buf)
+}
+
+/// The library itself, or the newest `libonnxruntime.so*` in a folder.
+fn library_in(path: &Path) -> Option<PathBuf> {
+    if path.is_file() {
+        return Some(path.to_path_buf());
+    }
+    let mut libs: Vec<PathBuf> = std::fs::read_dir(path)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n == "libonnxruntime.so"
+                    || n.starts_with("libonnxruntime.so.")
+                    || n == "libonnxruntime.dylib"
+                    || n == "onnxruntime.dll"
+            })
+        })
+        .collect();
+    // Versioned names sort after the bare one; the longest version string is the most specific file.
+    libs.sort_by_key(|p| p.as_os_str().len());
+    libs.pop()
+}
+
+/// `onnxruntime/capi` folders of Python environments, without starting Python:
+/// the active virtual environment, then user and system site-packages.
+fn python_package_dirs() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        roots.push(PathBuf::from(venv).join("lib"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        roots.push(PathBuf::from(home).join(".local/lib"));
+    }
+    roots.extend(["/usr/local/lib", "/usr/lib"].map(PathBuf::from));
+    let mut out = Vec::new();
+    for root in roots {
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        let mut pythons: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("python3"))
+            })
+            .collect();
+        pythons.sort();
+        for py in pythons.into_iter().rev() {
+            for site in ["site-packages", "dist-packages"] {
+                let capi = py.join(site).join("onnxruntime/capi");
+                if capi.is_dir() {
+                    out.push(capi);
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,35 @@
+//! Helpers for tests that run the real `nib` binary.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn nib() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nib"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
+pub fn run(args: &[&str]) -> Output {
+    nib().args(args).output().expect("spawn nib")
+}
+
+/// Runs nib, expects success, parses stdout as JSON.
+pub fn nib_json(args: &[&str]) -> serde_json::Value {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "nib {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "nib {args:?}: bad JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
