@@ -189,7 +189,7 @@ fn python_package_dirs() -> Vec<PathBuf> {
     }
     roots.extend(["/usr/local/lib", "/usr/lib"].map(PathBuf::from));
     let mut out = Vec::new();
-    for root in roots {
+    for root in &roots {
         let Ok(entries) = std::fs::read_dir(&root) else {
             continue;
         };
@@ -212,5 +212,24 @@ fn python_package_dirs() -> Vec<PathBuf> {
             }
         }
     }
+    if out.is_empty() {
+        // Interpreters managed elsewhere (pyenv, conda) know their own site-packages.
+        out.extend(ask_python());
+    }
     out
+}
+
+/// Asks `python3` where its `onnxruntime` package lives.
+fn ask_python() -> Option<PathBuf> {
+    let script = "import importlib.util as u, os; s = u.find_spec('onnxruntime'); \
+                  print(os.path.join(os.path.dirname(s.origin), 'capi') if s and s.origin else '')";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let path = String::from_utf8(out.stdout).ok()?;
+    let path = PathBuf::from(path.trim());
+    path.is_dir().then_some(path)
 }

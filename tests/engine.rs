@@ -1,0 +1,192 @@
+//! The engine on real ONNX Runtime with tiny real exports: KV-cache reuse,
+//! stop conditions, seeded sampling.
+
+mod common;
+
+use nib::engine::{
+    DeviceRequest, Engine, FinishReason, GenerateRequest, OrtEngine, Overflow, RunToEnd,
+    SamplingParams, SessionOptions,
+};
+
+fn load(name: &str) -> OrtEngine {
+    let options = SessionOptions {
+        device: DeviceRequest::Cpu,
+        intra_threads: Some(1),
+    };
+    OrtEngine::load(&common::fixture(name), &options).expect("load fixture")
+}
+
+fn request(prompt: Vec<u32>, max_tokens: usize) -> GenerateRequest {
+    GenerateRequest {
+        prompt,
+        max_tokens,
+        sampling: SamplingParams::greedy(),
+        stop: Vec::new(),
+        stop_tokens: Vec::new(),
+        overflow: Overflow::Error,
+    }
+}
+
+const CODE: &str = "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n";
+
+#[test]
+fn kv_reuse_gives_the_tokens_of_a_cold_run() {
+    for name in ["llama", "gpt2", "gpt_bigcode", "qwen2"] {
+        let mut warm = load(name);
+        let base = warm.tokenizer().encode_prompt(CODE).expect("encode");
+        warm.generate(&request(base.clone(), 8), &mut RunToEnd)
+            .expect("first");
+        // The next keystroke: the prompt grows by a few tokens.
+        let typed = warm
+            .tokenizer()
+            .encode_prompt(&format!("{CODE}print(fib"))
+            .expect("encode");
+        let reused = warm
+            .generate(&request(typed.clone(), 12), &mut RunToEnd)
+            .expect("warm");
+        let cold = load(name)
+            .generate(&request(typed.clone(), 12), &mut RunToEnd)
+            .expect("cold");
+        assert_eq!(reused.tokens, cold.tokens, "{name}");
+        assert!(reused.timings.reused_tokens > 0, "{name}: nothing reused");
+        assert_eq!(
+            reused.timings.reused_tokens + reused.timings.prefill_tokens,
+            typed.len(),
+            "{name}"
+        );
+        assert_eq!(cold.timings.reused_tokens, 0, "{name}");
+
+        // Going back (a deleted character) reuses the shared part too.
+        let back = warm
+            .generate(&request(base.clone(), 8), &mut RunToEnd)
+            .expect("back");
+        let cold_back = load(name)
+            .generate(&request(base, 8), &mut RunToEnd)
+            .expect("cold back");
+        assert_eq!(back.tokens, cold_back.tokens, "{name}");
+        assert!(back.timings.reused_tokens > 0, "{name}");
+    }
+}
+
+#[test]
+fn the_same_prompt_twice_reuses_all_but_one_token() {
+    let mut engine = load("llama");
+    let prompt = engine.tokenizer().encode_prompt(CODE).expect("encode");
+    let first = engine
+        .generate(&request(prompt.clone(), 6), &mut RunToEnd)
+        .expect("first");
+    let second = engine
+        .generate(&request(prompt.clone(), 6), &mut RunToEnd)
+        .expect("second");
+    assert_eq!(first.tokens, second.tokens);
+    assert_eq!(second.timings.prefill_tokens, 1);
+}
+
+#[test]
+fn stop_sequences_cut_the_text() {
+    let mut engine = load("qwen2");
+    let prompt = engine.tokenizer().encode_prompt(CODE).expect("encode");
+    let free = engine
+        .generate(&request(prompt.clone(), 24), &mut RunToEnd)
+        .expect("free");
+    let chars: Vec<char> = free.text.chars().collect();
+    assert!(chars.len() > 6, "need some text to cut: {:?}", free.text);
+    // A stop sequence taken from the middle of the free-running text.
+    let stop: String = chars[chars.len() / 2..chars.len() / 2 + 2].iter().collect();
+    let expected_len = free.text.find(&stop).expect("stop occurs");
+    let mut req = request(prompt, 24);
+    req.stop = vec![stop.clone()];
+    let cut = engine.generate(&req, &mut RunToEnd).expect("cut");
+    assert_eq!(cut.finish_reason, FinishReason::Stop);
+    assert_eq!(cut.text, free.text[..expected_len], "stop {stop:?}");
+}
+
+#[test]
+fn stop_tokens_end_like_eos() {
+    let mut engine = load("llama");
+    let prompt = engine.tokenizer().encode_prompt(CODE).expect("encode");
+    let free = engine
+        .generate(&request(prompt.clone(), 10), &mut RunToEnd)
+        .expect("free");
+    let mut req = request(prompt, 10);
+    req.stop_tokens = vec![free.tokens[3]];
+    let stopped = engine.generate(&req, &mut RunToEnd).expect("stopped");
+    assert_eq!(stopped.finish_reason, FinishReason::Eos);
+    let first = free
+        .tokens
+        .iter()
+        .position(|&t| t == free.tokens[3])
+        .expect("present");
+    assert_eq!(stopped.tokens, free.tokens[..first]);
+}
+
+#[test]
+fn max_tokens_and_cancellation() {
+    let mut engine = load("gpt2");
+    let prompt = engine.tokenizer().encode_prompt(CODE).expect("encode");
+    let out = engine
+        .generate(&request(prompt.clone(), 5), &mut RunToEnd)
+        .expect("gen");
+    assert!(out.tokens.len() <= 5);
+    if out.finish_reason == FinishReason::MaxTokens {
+        assert_eq!(out.tokens.len(), 5);
+    }
+    let cancel = nib::engine::CancelToken::new();
+    cancel.cancel();
+    let mut control = cancel.clone();
+    let out = engine
+        .generate(&request(prompt, 5), &mut control)
+        .expect("cancelled");
+    assert_eq!(out.finish_reason, FinishReason::Cancelled);
+    assert!(out.tokens.is_empty());
+}
+
+#[test]
+fn seeded_sampling_is_reproducible_through_the_cli() {
+    let model = common::fixture("llama");
+    let args = |seed: &str| {
+        common::nib_json(&[
+            "generate",
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--prompt",
+            CODE,
+            "--max-tokens",
+            "16",
+            "--temperature",
+            "1.0",
+            "--top-k",
+            "40",
+            "--top-p",
+            "0.95",
+            "--seed",
+            seed,
+            "--format",
+            "json",
+        ])["tokens"]
+            .clone()
+    };
+    assert_eq!(args("7"), args("7"));
+    assert_ne!(
+        args("7"),
+        args("8"),
+        "different seeds gave identical samples"
+    );
+}
+
+#[test]
+fn tokens_outside_the_vocabulary_are_rejected() {
+    let mut engine = load("llama");
+    let err = engine
+        .generate(&request(vec![1, 2, 999_999], 4), &mut RunToEnd)
+        .expect_err("out of range");
+    assert!(
+        err.to_string().contains("outside the model's vocabulary"),
+        "{err}"
+    );
+    // The engine keeps serving after a bad request.
+    let prompt = engine.tokenizer().encode_prompt("x = ").expect("encode");
+    engine
+        .generate(&request(prompt, 2), &mut RunToEnd)
+        .expect("still works");
+}
