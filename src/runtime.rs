@@ -190,7 +190,7 @@ fn python_package_dirs() -> Vec<PathBuf> {
     roots.extend(["/usr/local/lib", "/usr/lib"].map(PathBuf::from));
     let mut out = Vec::new();
     for root in &roots {
-        let Ok(entries) = std::fs::read_dir(&root) else {
+        let Ok(entries) = std::fs::read_dir(root) else {
             continue;
         };
         let mut pythons: Vec<PathBuf> = entries

@@ -185,7 +185,7 @@ mod tests {
             .iter()
             .map(|s| AddedToken::from(*s, true))
             .collect();
-        hf.add_special_tokens(&added);
+        hf.add_special_tokens(added).expect("add tokens");
         Tokenizer::from_inner(hf)
     }
 
