@@ -1,0 +1,89 @@
+-- nib.nvim configuration: defaults, merging, and the settings object sent to
+-- the server (`{ nib = { ... } }`, the same shape VS Code sends).
+local M = {}
+
+M.defaults = {
+  -- The server binary: a name on $PATH or an absolute path.
+  server_path = "nib",
+  -- Extra arguments after `serve --stdio`.
+  server_args = {},
+  -- Environment for the server process (e.g. { NIB_MODEL = "..." }).
+  server_env = nil,
+  -- Filetypes the server attaches to.
+  filetypes = {
+    "python", "rust", "javascript", "javascriptreact", "typescript", "typescriptreact",
+    "go", "c", "cpp", "java", "lua", "sh", "ruby", "php", "cs", "kotlin", "swift", "scala",
+    "zig", "html", "css", "json", "yaml", "toml", "sql",
+  },
+  root_markers = { ".git" },
+  -- Settings mirrored to the server.
+  model = nil, -- model folder; nil lets the server choose ($NIB_MODEL, then its own)
+  device = "auto", -- "auto" | "cpu" | "cuda" | "cuda:N"
+  max_tokens = 64,
+  temperature = 0,
+  -- Inline completions (ghost text).
+  inline = {
+    enabled = true,
+    debounce_ms = 75, -- client side; the server also debounces
+    -- Per language: { ["*"] = true, markdown = false }. Sent to the server as `enable`.
+    enable = { ["*"] = true, markdown = false, text = false, gitcommit = false },
+    hl_group = "NibSuggestion",
+  },
+  -- Code review diagnostics (published by the server; shown by vim.diagnostic).
+  review = {
+    enabled = true,
+    min_confidence = 0.5,
+  },
+  -- Insert-mode keys; set any to false to leave it unmapped.
+  keymaps = {
+    accept = "<Tab>", -- falls back to the key's previous meaning when no suggestion shows
+    accept_word = "<M-Right>",
+    accept_line = "<M-C-Right>",
+    dismiss = "<C-]>",
+    next = "<M-]>", -- ask for a suggestion now (manual trigger)
+  },
+}
+
+M.options = vim.deepcopy(M.defaults)
+
+function M.setup(opts)
+  M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
+  -- A list given by the user replaces the default list instead of merging index by index.
+  if opts and opts.filetypes then
+    M.options.filetypes = opts.filetypes
+  end
+  return M.options
+end
+
+--- The settings object the server reads from initializationOptions and
+--- workspace/didChangeConfiguration.
+function M.server_settings()
+  local o = M.options
+  return {
+    nib = {
+      model = o.model,
+      device = o.device,
+      maxTokens = o.max_tokens,
+      temperature = o.temperature,
+      debounceMs = o.inline.debounce_ms,
+      inline = { enable = o.inline.enabled },
+      enable = o.inline.enable,
+      review = { enable = o.review.enabled, minConfidence = o.review.min_confidence },
+    },
+  }
+end
+
+--- Whether inline completions are on for a filetype.
+function M.enabled_for(ft)
+  local o = M.options
+  if not o.inline.enabled then
+    return false
+  end
+  local v = o.inline.enable[ft]
+  if v == nil then
+    v = o.inline.enable["*"]
+  end
+  return v ~= false
+end
+
+return M

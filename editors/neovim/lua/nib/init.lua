@@ -1,0 +1,322 @@
+-- nib.nvim: inline completions (ghost text) and code review from `nib serve`.
+--
+--   require("nib").setup({ model = "~/models/nib-small" })
+--
+-- See `:help nib`.
+local config = require("nib.config")
+local inline = require("nib.inline")
+
+local M = {}
+
+local has_011 = vim.fn.has("nvim-0.11") == 1
+local group = vim.api.nvim_create_augroup("nib", { clear = true })
+
+-- Last known server status: { state = "starting"|"loading"|"ready"|"error"|"stopped", model, device, message }
+M.status = { state = "stopped" }
+
+local function client_request(client, method, params, handler, bufnr)
+  if has_011 then
+    return client:request(method, params, handler, bufnr)
+  end
+  return client.request(method, params, handler, bufnr)
+end
+
+local function client_notify(client, method, params)
+  if has_011 then
+    return client:notify(method, params)
+  end
+  return client.notify(method, params)
+end
+
+local function clients()
+  return vim.lsp.get_clients({ name = "nib" })
+end
+
+--- The LSP client configuration (usable with vim.lsp.start).
+function M.lsp_config()
+  local o = config.options
+  local cmd = { vim.fn.expand(o.server_path), "serve", "--stdio" }
+  vim.list_extend(cmd, o.server_args or {})
+  local settings = config.server_settings()
+  return {
+    name = "nib",
+    cmd = cmd,
+    cmd_env = o.server_env,
+    filetypes = o.filetypes,
+    root_markers = o.root_markers,
+    init_options = settings,
+    settings = settings,
+    on_init = function()
+      M.status = { state = "loading" }
+      vim.defer_fn(M.refresh_status, 200)
+    end,
+    on_exit = function(code)
+      M.status = { state = code == 0 and "stopped" or "error", message = "server exited with code " .. code }
+    end,
+  }
+end
+
+local function start(bufnr)
+  local cfg = M.lsp_config()
+  cfg.root_dir = vim.fs.root(bufnr, config.options.root_markers)
+  vim.lsp.start(cfg, { bufnr = bufnr })
+end
+
+local function format_status(s)
+  local parts = { "nib: " .. (s.state or "unknown") }
+  if s.model then
+    parts[#parts + 1] = "model " .. s.model
+  end
+  if s.device then
+    parts[#parts + 1] = "on " .. s.device
+  end
+  local line = table.concat(parts, ", ")
+  if s.message and s.message ~= "" then
+    line = line .. " (" .. s.message .. ")"
+  end
+  if not config.options.inline.enabled then
+    line = line .. " [completions off]"
+  end
+  return line
+end
+
+--- Asks the server for `nib/status`; calls cb(status) when it answers.
+function M.refresh_status(cb)
+  local client = clients()[1]
+  if not client then
+    M.status = { state = "stopped" }
+    if cb then
+      cb(M.status)
+    end
+    return
+  end
+  client_request(client, "nib/status", vim.empty_dict(), function(err, result)
+    if err then
+      M.status = { state = "error", message = err.message }
+    elseif result then
+      M.status = result
+    end
+    if M.status.state == "loading" then
+      vim.defer_fn(M.refresh_status, 1000)
+    end
+    if cb then
+      cb(M.status)
+    end
+  end)
+end
+
+--- A short text for statuslines: "nib: ready", "nib: loading 40%" …
+function M.statusline()
+  local s = M.status
+  if s.state == "ready" then
+    return "nib" .. (s.device and (" " .. s.device) or "")
+  end
+  return "nib: " .. (s.state or "?") .. (s.percentage and (" " .. s.percentage .. "%") or "")
+end
+
+local function push_settings()
+  for _, client in ipairs(clients()) do
+    client.settings = config.server_settings()
+    client_notify(client, "workspace/didChangeConfiguration", { settings = client.settings })
+  end
+end
+
+function M.toggle()
+  config.options.inline.enabled = not config.options.inline.enabled
+  inline.dismiss()
+  push_settings()
+  vim.notify("nib: inline completions " .. (config.options.inline.enabled and "on" or "off"))
+end
+
+--- Asks the server to review the current file (`nib.reviewFile`); its
+--- findings arrive as diagnostics.
+function M.review(bufnr)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  local client = inline.client(bufnr)
+  if not client then
+    vim.notify("nib: no server attached to this buffer", vim.log.levels.WARN)
+    return
+  end
+  local params = { command = "nib.reviewFile", arguments = { vim.uri_from_bufnr(bufnr) } }
+  client_request(client, "workspace/executeCommand", params, function(err)
+    if err then
+      vim.notify("nib: review failed: " .. (err.message or ""), vim.log.levels.ERROR)
+    end
+  end, bufnr)
+end
+
+function M.restart()
+  local bufs = {}
+  for _, client in ipairs(clients()) do
+    for b in pairs(client.attached_buffers or {}) do
+      bufs[#bufs + 1] = b
+    end
+    if has_011 then
+      client:stop()
+    else
+      client.stop()
+    end
+  end
+  inline.clear()
+  local function again(tries)
+    if #clients() > 0 and tries > 0 then
+      return vim.defer_fn(function()
+        again(tries - 1)
+      end, 100)
+    end
+    for _, b in ipairs(bufs) do
+      if vim.api.nvim_buf_is_valid(b) then
+        start(b)
+      end
+    end
+  end
+  again(50)
+end
+
+local function map_accept(lhs, kind)
+  -- Remember what the key did before, to fall back to it when no suggestion shows.
+  local prev = vim.fn.maparg(lhs, "i", false, true)
+  if prev and prev.buffer == 1 then
+    prev = nil
+  end
+  if prev and vim.tbl_isempty(prev) then
+    prev = nil
+  end
+  M._fallbacks = M._fallbacks or {}
+  M._fallbacks[lhs] = prev
+  local accept_cmd = string.format("<Cmd>lua require('nib.inline').accept(%q)<CR>", kind)
+  vim.keymap.set("i", lhs, function()
+    if inline.visible() and vim.fn.pumvisible() == 0 then
+      return accept_cmd
+    end
+    if not prev then
+      return lhs
+    end
+    if prev.expr == 1 then
+      local keys = prev.callback and prev.callback() or vim.api.nvim_eval(prev.rhs)
+      if prev.callback and prev.replace_keycodes ~= 1 then
+        -- keys are already termcodes; turn them back into a form expr mappings accept
+        return vim.fn.keytrans(keys)
+      end
+      return keys
+    end
+    if prev.callback then
+      return string.format("<Cmd>lua require('nib')._fallbacks[%q].callback()<CR>", lhs)
+    end
+    if prev.noremap == 1 then
+      return prev.rhs
+    end
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(prev.rhs, true, true, true), "m", false)
+    return ""
+  end, { expr = true, replace_keycodes = true, desc = "nib: accept suggestion (" .. kind .. ")" })
+end
+
+local function set_keymaps()
+  local k = config.options.keymaps
+  if k.accept then
+    map_accept(k.accept, "all")
+  end
+  if k.accept_word then
+    map_accept(k.accept_word, "word")
+  end
+  if k.accept_line then
+    map_accept(k.accept_line, "line")
+  end
+  if k.dismiss then
+    vim.keymap.set("i", k.dismiss, function()
+      if inline.visible() then
+        inline.dismiss()
+        return ""
+      end
+      return k.dismiss
+    end, { expr = true, replace_keycodes = true, desc = "nib: dismiss suggestion" })
+  end
+  if k.next then
+    vim.keymap.set("i", k.next, function()
+      inline.request(1)
+    end, { desc = "nib: suggest now" })
+  end
+end
+
+local function set_autocmds()
+  local function attached(args)
+    return inline.client(args.buf) ~= nil
+  end
+  vim.api.nvim_create_autocmd({ "TextChangedI", "TextChangedP" }, {
+    group = group,
+    callback = function(args)
+      if attached(args) then
+        inline.on_text_changed()
+      end
+    end,
+  })
+  vim.api.nvim_create_autocmd("CursorMovedI", { group = group, callback = inline.on_cursor_moved })
+  vim.api.nvim_create_autocmd({ "InsertLeave", "BufLeave" }, { group = group, callback = inline.on_insert_leave })
+  vim.api.nvim_create_autocmd("LspProgress", {
+    group = group,
+    callback = function(args)
+      local client = vim.lsp.get_client_by_id(args.data.client_id)
+      if not client or client.name ~= "nib" then
+        return
+      end
+      local value = args.data.params and args.data.params.value or {}
+      if value.kind == "end" then
+        M.refresh_status()
+      elseif M.status.state ~= "ready" then
+        M.status = { state = "loading", message = value.message or value.title, percentage = value.percentage }
+      end
+    end,
+  })
+end
+
+local function set_commands()
+  vim.api.nvim_create_user_command("NibStatus", function()
+    M.refresh_status(function(s)
+      vim.notify(format_status(s))
+    end)
+  end, { desc = "nib: show the server's status" })
+  vim.api.nvim_create_user_command("NibToggle", M.toggle, { desc = "nib: inline completions on/off" })
+  vim.api.nvim_create_user_command("NibReview", function()
+    M.review()
+  end, { desc = "nib: review the current file" })
+  vim.api.nvim_create_user_command("NibRestart", M.restart, { desc = "nib: restart the server" })
+  vim.api.nvim_create_user_command("NibLog", function()
+    vim.cmd.split(vim.lsp.get_log_path())
+  end, { desc = "nib: open the LSP log (holds the server's stderr)" })
+end
+
+function M.setup(opts)
+  config.setup(opts)
+  vim.api.nvim_set_hl(0, "NibSuggestion", { link = "Comment", default = true })
+  vim.api.nvim_clear_autocmds({ group = group })
+  set_autocmds()
+  set_keymaps()
+  set_commands()
+  if has_011 and vim.lsp.config and vim.lsp.enable then
+    vim.lsp.config("nib", M.lsp_config())
+    vim.lsp.enable("nib")
+  else
+    vim.api.nvim_create_autocmd("FileType", {
+      group = group,
+      pattern = config.options.filetypes,
+      callback = function(args)
+        start(args.buf)
+      end,
+    })
+    -- Buffers already open when setup() runs.
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_is_loaded(b) and vim.tbl_contains(config.options.filetypes, vim.bo[b].filetype) then
+        start(b)
+      end
+    end
+  end
+end
+
+-- Re-exports for keymaps and statuslines.
+M.accept = inline.accept
+M.dismiss = inline.dismiss
+M.visible = inline.visible
+M.suggestion = inline.suggestion
+M.request = inline.request
+
+return M

@@ -1,0 +1,312 @@
+-- Headless end-to-end tests of nib.nvim in a real Neovim, against a real
+-- server process (`nib serve --stdio`, or the mock server for the review tests).
+--
+--   NIB_SERVER=/path/to/nib NIB_MODEL=tests/fixtures/models/llama \
+--   NIB_TEST_RESULTS=/tmp/results.txt \
+--   nvim --headless --clean -u NONE -c 'luafile editors/neovim/test/nib_spec.lua'
+--
+-- Environment:
+--   NIB_SERVER        server binary (required)
+--   NIB_MODEL         model folder passed as the `model` setting
+--   NIB_TEST_SUITE    "real" (default): completions against a model;
+--                     "mock": the mock server's fixed suggestion and review diagnostics
+--   NIB_TEST_RESULTS  file the results are appended to, one per line:
+--                     "ok <name>", "not ok <name>: <why>", "skip <name>: <why>"
+--
+-- Keys sent with nvim_input are only processed when control returns to the
+-- main loop, so every test is a coroutine that sleeps with vim.defer_fn.
+local here = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h")
+local plugin_dir = vim.fn.fnamemodify(here, ":h")
+vim.opt.rtp:prepend(plugin_dir)
+vim.cmd("filetype on")
+vim.o.swapfile = false
+vim.o.shortmess = vim.o.shortmess .. "F"
+
+local suite = os.getenv("NIB_TEST_SUITE") or "real"
+local results_path = os.getenv("NIB_TEST_RESULTS")
+local server = assert(os.getenv("NIB_SERVER"), "NIB_SERVER is not set")
+local TIMEOUT_MS = 120000
+
+local function log(line)
+  io.stderr:write("[nvim " .. suite .. "] " .. line .. "\n")
+  if results_path then
+    local f = assert(io.open(results_path, "a"))
+    f:write(line .. "\n")
+    f:close()
+  end
+end
+
+-- Hard timeout for the whole file.
+vim.defer_fn(function()
+  log("not ok nvim-" .. suite .. ": suite timed out after " .. TIMEOUT_MS .. " ms")
+  vim.cmd("cquit 2")
+end, TIMEOUT_MS)
+
+local notes = {}
+local orig_notify = vim.notify
+vim.notify = function(msg, level, opts)
+  notes[#notes + 1] = msg
+  io.stderr:write("[notify] " .. tostring(msg) .. "\n")
+  return orig_notify(msg, level, opts)
+end
+
+local nib = require("nib")
+local inline = require("nib.inline")
+nib.setup({
+  server_path = server,
+  model = os.getenv("NIB_MODEL"),
+  device = "cpu",
+  max_tokens = 24,
+  inline = { debounce_ms = 30 },
+})
+
+local function sleep(ms)
+  local co = coroutine.running()
+  vim.defer_fn(function()
+    local ok, err = coroutine.resume(co)
+    if not ok then
+      error(err)
+    end
+  end, ms)
+  coroutine.yield()
+end
+
+local function wait_for(what, timeout_ms, cond)
+  local waited = 0
+  while waited < timeout_ms do
+    local v = cond()
+    if v then
+      return v
+    end
+    sleep(50)
+    waited = waited + 50
+  end
+  error("timed out after " .. timeout_ms .. " ms waiting for " .. what, 0)
+end
+
+local function buf_text(bufnr)
+  return table.concat(vim.api.nvim_buf_get_lines(bufnr or 0, 0, -1, false), "\n")
+end
+
+local function read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local workdir = vim.fn.tempname()
+vim.fn.mkdir(workdir .. "/.git", "p")
+
+-- Opens a fresh Python file holding `content` and waits for the server.
+local function open_file(name, content)
+  vim.cmd("stopinsert")
+  local path = workdir .. "/" .. name
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+  vim.cmd("edit " .. vim.fn.fnameescape(path))
+  vim.bo.expandtab = false
+  local bufnr = vim.api.nvim_get_current_buf()
+  wait_for("the nib client to attach", 20000, function()
+    return inline.client(bufnr)
+  end)
+  return bufnr, path
+end
+
+-- Types `chars` one key at a time at the end of the buffer until ghost text
+-- shows; returns the suggestion and the buffer text before it.
+local function type_until_suggestion(chars, per_key_ms)
+  vim.api.nvim_input("<Esc>GA")
+  sleep(50)
+  for i = 1, #chars do
+    vim.api.nvim_input(chars:sub(i, i))
+    local deadline = per_key_ms
+    while deadline > 0 do
+      sleep(50)
+      deadline = deadline - 50
+      local s = inline.suggestion()
+      if s then
+        local marks = vim.api.nvim_buf_get_extmarks(0, inline.namespace, 0, -1, { details = true })
+        assert(#marks == 1, "expected one ghost-text extmark, found " .. #marks)
+        return s, buf_text()
+      end
+    end
+  end
+  error("no ghost text appeared after typing " .. vim.inspect(chars), 0)
+end
+
+local tests = {}
+local function test(name, fn)
+  tests[#tests + 1] = { name = name, fn = fn }
+end
+
+test("status reports ready", function()
+  local bufnr = open_file("status.py", "import os\n")
+  local s = wait_for("nib/status ready", 60000, function()
+    local st
+    nib.refresh_status(function(x)
+      st = x
+    end)
+    sleep(200)
+    return st and st.state == "ready" and st
+  end)
+  notes = {}
+  vim.cmd("NibStatus")
+  local line = wait_for(":NibStatus output", 5000, function()
+    return notes[#notes]
+  end)
+  assert(line:match("^nib: ready"), ":NibStatus said " .. line)
+  assert(s.device, "status has no device")
+  vim.api.nvim_buf_delete(bufnr, { force = true })
+end)
+
+test("typing shows ghost text; Tab inserts exactly it; the file holds it after :write", function()
+  local _, path = open_file("accept.py", "def main():\n    ")
+  local s, before = type_until_suggestion(suite == "mock" and "x" or "print(name", 5000)
+  vim.api.nvim_input("<Tab>")
+  local after = wait_for("the suggestion to be inserted", 3000, function()
+    local t = buf_text()
+    return t ~= before and t
+  end)
+  assert(after == before .. s, ("buffer is %q, expected %q"):format(after, before .. s))
+  local lines = vim.split(before .. s, "\n", { plain = true })
+  local cur = vim.api.nvim_win_get_cursor(0)
+  assert(cur[1] == #lines and cur[2] == #lines[#lines], "cursor is not at the end of the insertion")
+  assert(vim.api.nvim_get_mode().mode == "i", "left insert mode")
+  vim.cmd("stopinsert")
+  vim.cmd("write")
+  local disk = read_file(path)
+  assert(disk == before .. s .. "\n", ("file holds %q"):format(disk))
+end)
+
+test("Tab without a suggestion keeps its meaning (inserts a tab)", function()
+  open_file("tab.py", "x = 1\n")
+  vim.api.nvim_input("<Esc>Go")
+  sleep(50)
+  inline.dismiss() -- nothing shows, and nothing will until the next edit
+  vim.api.nvim_input("<Tab>")
+  sleep(300)
+  local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  assert(lines[#lines] == "\t", ("last line is %q"):format(lines[#lines]))
+end)
+
+test("dismiss removes the ghost text", function()
+  open_file("dismiss.py", "def f():\n    ")
+  local _, before = type_until_suggestion(suite == "mock" and "y" or "return ", 5000)
+  vim.api.nvim_input("<C-]>")
+  wait_for("the ghost text to go", 2000, function()
+    return #vim.api.nvim_buf_get_extmarks(0, inline.namespace, 0, -1, {}) == 0
+  end)
+  assert(buf_text() == before, "dismiss changed the buffer")
+end)
+
+test("accept word inserts the suggestion's next word and keeps the rest", function()
+  open_file("word.py", "def g():\n    ")
+  local s, before = type_until_suggestion(suite == "mock" and "z" or "value = ", 5000)
+  local word = s:match("^%s*[%w_]+") or s:match("^%s*[^%w_%s]+") or s:match("^%s+") or s
+  vim.api.nvim_input("<M-Right>")
+  wait_for("the word to be inserted", 3000, function()
+    return buf_text() == before .. word
+  end)
+  if #word < #s then
+    assert(inline.suggestion() == s:sub(#word + 1), "the rest of the suggestion is not shown")
+  end
+end)
+
+test("typing a different character cancels the suggestion", function()
+  open_file("cancel.py", "def h():\n    ")
+  local s = type_until_suggestion(suite == "mock" and "w" or "x = ", 5000)
+  -- A character the suggestion does not start with.
+  local other = s:sub(1, 1) == "#" and "@" or "#"
+  vim.api.nvim_input(other)
+  sleep(20)
+  assert(inline.suggestion() ~= s, "the old suggestion still shows after typing " .. other)
+end)
+
+test(":help nib opens the plugin's documentation", function()
+  vim.cmd("helptags " .. vim.fn.fnameescape(plugin_dir .. "/doc"))
+  vim.cmd("help nib")
+  assert(vim.bo.filetype == "help", "not a help buffer")
+  assert(vim.fn.expand("%:t") == "nib.txt", "opened " .. vim.fn.expand("%:t"))
+  vim.cmd("close")
+end)
+
+local function server_commands()
+  local c = inline.client(0)
+  local p = c and c.server_capabilities.executeCommandProvider
+  return p and p.commands or {}
+end
+
+test("a review diagnostic appears on the buggy line and its quick fix applies", function()
+  local bufnr, path = open_file("review.py", "def check(x):\n    if x == None:\n        return 0\n    return x\n")
+  if not vim.tbl_contains(server_commands(), "nib.reviewFile") then
+    return "skip", "the server does not offer nib.reviewFile yet"
+  end
+  vim.cmd("NibReview")
+  local diags = wait_for("a diagnostic", 20000, function()
+    local d = vim.diagnostic.get(bufnr)
+    return #d > 0 and d
+  end)
+  assert(diags[1].lnum == 1, "diagnostic on line " .. diags[1].lnum)
+  if suite ~= "mock" then
+    return -- a real model's fix is not predictable
+  end
+  vim.api.nvim_win_set_cursor(0, { 2, 9 })
+  vim.lsp.buf.code_action({
+    apply = true,
+    filter = function(a)
+      return a.title:match("^nib")
+    end,
+  })
+  wait_for("the quick fix to apply", 5000, function()
+    return vim.api.nvim_buf_get_lines(bufnr, 1, 2, false)[1] == "    if x is None:"
+  end)
+  vim.cmd("write")
+  assert(read_file(path):match("if x is None:"), "the file does not hold the fix")
+end)
+
+local only = os.getenv("NIB_TEST_ONLY")
+local failed = 0
+local function run(i)
+  local t = tests[i]
+  if not t then
+    vim.defer_fn(function()
+      vim.cmd(failed > 0 and "cquit 1" or "qall!")
+    end, 10)
+    return
+  end
+  if only and not t.name:find(only, 1, true) then
+    return run(i + 1)
+  end
+  local name = "nvim-" .. suite .. ": " .. t.name
+  local function finish(ok, a, b)
+    if not ok then
+      failed = failed + 1
+      log("not ok " .. name .. ": " .. tostring(a))
+    elseif a == "skip" then
+      log("skip " .. name .. ": " .. tostring(b))
+    else
+      log("ok " .. name)
+    end
+    vim.cmd("silent! stopinsert")
+    inline.on_insert_leave()
+    vim.defer_fn(function()
+      run(i + 1)
+    end, 50)
+  end
+  -- The test body runs in a coroutine (LuaJIT lets it yield inside pcall);
+  -- sleep() resumes it from timers.
+  local co = coroutine.create(function()
+    local ok, a, b = pcall(t.fn)
+    vim.schedule(function()
+      finish(ok, a, b)
+    end)
+  end)
+  local ok, err = coroutine.resume(co)
+  if not ok then
+    finish(false, err)
+  end
+end
+
+run(1)
