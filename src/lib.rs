@@ -5,7 +5,9 @@
 
 pub mod cli;
 pub mod completion;
+pub mod documents;
 pub mod engine;
+pub mod lsp;
 pub mod model;
 pub mod prompt;
 pub mod runtime;

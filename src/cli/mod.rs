@@ -3,6 +3,7 @@
 mod complete;
 mod doctor;
 mod generate;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ enum Command {
     Complete(complete::CompleteArgs),
     /// Report the ONNX Runtime library, execution providers and model details.
     Doctor(doctor::DoctorArgs),
+    /// Run the language server on stdin/stdout (inline completions over LSP).
+    Serve(serve::ServeArgs),
 }
 
 /// Options every subcommand that loads a model takes.
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Complete(args) => complete::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -39,27 +39,64 @@ pub struct Suggestion {
     pub output: GenerateOutput,
 }
 
+/// Everything one completion run produced, kept or not: the language
+/// server counts the work of runs whose results nobody used.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// What to insert, when something is worth showing.
+    pub text: Option<String>,
+    pub mode: Mode,
+    pub output: GenerateOutput,
+    /// The caller's control stopped the run before the suggestion was complete.
+    pub interrupted: bool,
+}
+
 /// Stops generation once the suggestion is complete for its mode, or when
-/// the request is cancelled.
+/// the caller's control says so.
 struct Until<'a> {
     shape: &'a Shape,
-    cancel: &'a CancelToken,
+    caller: &'a mut dyn Control,
+    interrupted: bool,
 }
 
 impl Control for Until<'_> {
     fn keep_going(&mut self, text: &str) -> bool {
-        !self.cancel.is_cancelled() && !self.shape.is_complete(text)
+        if !self.caller.keep_going(text) {
+            self.interrupted = true;
+            return false;
+        }
+        !self.shape.is_complete(text)
     }
 }
 
 /// Completes at the cursor described by `ctx`. `Ok(None)` means the model
-/// had nothing worth showing.
+/// had nothing worth showing, or `cancel` fired.
 pub fn complete(
     engine: &mut dyn Engine,
     ctx: &CompletionContext,
     options: &CompletionOptions,
     cancel: &CancelToken,
 ) -> Result<Option<Suggestion>, EngineError> {
+    let mut control = cancel.clone();
+    let outcome = complete_with(engine, ctx, options, &mut control)?;
+    if outcome.interrupted || cancel.is_cancelled() {
+        return Ok(None);
+    }
+    Ok(outcome.text.map(|text| Suggestion {
+        text,
+        mode: outcome.mode,
+        output: outcome.output,
+    }))
+}
+
+/// Like [`complete`], with a caller's [`Control`] consulted after every
+/// token (cancellation, supersession), and the whole outcome returned.
+pub fn complete_with(
+    engine: &mut dyn Engine,
+    ctx: &CompletionContext,
+    options: &CompletionOptions,
+    control: &mut dyn Control,
+) -> Result<Outcome, EngineError> {
     let order = if engine.info().fim_spm {
         FimOrder::Spm
     } else {
@@ -95,20 +132,24 @@ pub fn complete(
         stop: Vec::new(),
         stop_tokens: fim.map(|f| f.stop).unwrap_or_default(),
         overflow: Overflow::TruncateLeft,
+        ignore_eos: false,
     };
-    let output = engine.generate(
-        &request,
-        &mut Until {
-            shape: &shape,
-            cancel,
-        },
-    )?;
-    if cancel.is_cancelled() {
-        return Ok(None);
-    }
-    Ok(finish(&output.text, &shape).map(|text| Suggestion {
+    let mut until = Until {
+        shape: &shape,
+        caller: control,
+        interrupted: false,
+    };
+    let output = engine.generate(&request, &mut until)?;
+    let interrupted = until.interrupted;
+    let text = if interrupted {
+        None
+    } else {
+        finish(&output.text, &shape)
+    };
+    Ok(Outcome {
         text,
         mode: shape.mode,
         output,
-    }))
+        interrupted,
+    })
 }

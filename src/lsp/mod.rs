@@ -1,0 +1,129 @@
+//! The language server: `nib serve` speaks LSP over stdio and suggests
+//! inline completions (`textDocument/inlineCompletion`, LSP 3.18) and, for
+//! clients without them, `textDocument/completion` items built from the
+//! same suggestion.
+//!
+//! Data flow: the async handlers ([`server`]) keep documents
+//! ([`crate::documents`]) and settings ([`config`]), cut the context around
+//! the cursor ([`context`]), and hand a job to the inference worker
+//! ([`worker`]), a dedicated thread that owns the engine. Newer requests and
+//! edits supersede older jobs; dropped requests cancel theirs.
+//!
+//! Custom protocol:
+//! - request `nib/status` (no params) →
+//!   `{ "state": "loading"|"ready"|"error", "model": string|null,
+//!      "device": "cpu"|"cuda:N"|null, "message": string|null,
+//!      "positionEncoding": "utf-8"|"utf-16", "documents": n,
+//!      "stats": { "requests", "debounced", "superseded", "cancelled",
+//!                 "interrupted", "completed", "discarded", "failed",
+//!                 "shown", "notReady", "tokens", "wastedTokens",
+//!                 "busyMs", "wastedMs" } }`.
+//!   Fields may be added.
+//!
+//! Privacy: the server opens no network connection; it reads stdin, writes
+//! stdout (protocol) and stderr (logs), and reads model files.
+
+pub mod config;
+pub mod context;
+mod server;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+use tower_lsp_server::{LspService, Server};
+
+pub use self::config::Config;
+use self::server::Backend;
+use self::worker::{LoadRequest, Loaded, Loader, Scheduler};
+use crate::engine::{DeviceRequest, OrtEngine};
+
+/// Settings from the command line; `initializationOptions` override them.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub model: Option<PathBuf>,
+    pub device: DeviceRequest,
+    pub threads: Option<usize>,
+}
+
+/// How many requests tower-lsp-server runs at once. Completion handlers
+/// mostly wait (debounce, worker), and notifications must not queue behind
+/// them, so this is far above the number of requests that do work.
+const CONCURRENCY: usize = 64;
+
+/// Serves LSP on stdin/stdout until `exit` or the end of input. Returns
+/// whether `shutdown` came first (exit code 0, else 1).
+pub fn serve_stdio(options: ServeOptions) -> anyhow::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("nib-lsp")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let clean = runtime.block_on(serve(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        options,
+        ort_loader(),
+    ))?;
+    // Reading stdin blocks a thread that cannot be interrupted; do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(clean)
+}
+
+/// Serves LSP on any byte streams with any loader (tests use fakes).
+pub async fn serve<I, O>(
+    input: I,
+    output: O,
+    options: ServeOptions,
+    loader: Loader,
+) -> anyhow::Result<bool>
+where
+    I: tokio::io::AsyncRead + Unpin,
+    O: tokio::io::AsyncWrite,
+{
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let scheduler =
+        Scheduler::spawn(loader, events_tx).context("cannot start the inference thread")?;
+    let base = Config {
+        model: options.model,
+        device: options.device,
+        threads: options.threads,
+        ..Config::default()
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = shutdown.clone();
+    let worker = scheduler.clone();
+    let (service, socket) =
+        LspService::build(move |client| Backend::new(client, worker, events_rx, base, flag))
+            .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+            .custom_method("nib/status", Backend::status)
+            .finish();
+    Server::new(input, output, socket)
+        .concurrency_level(CONCURRENCY)
+        .serve(service)
+        .await;
+    scheduler.shutdown();
+    Ok(server::clean_exit(&shutdown))
+}
+
+/// Loads models with ONNX Runtime; the default model when none is set.
+pub fn ort_loader() -> Loader {
+    Box::new(|request: &LoadRequest| {
+        let path = match &request.model {
+            Some(p) => p.clone(),
+            None => crate::model::default_model_dir()?,
+        };
+        let engine = OrtEngine::load(&path, &request.options)?;
+        let note = engine.cuda_note().map(str::to_owned);
+        Ok(Loaded {
+            engine: Box::new(engine),
+            model: path.display().to_string(),
+            note,
+        })
+    })
+}

@@ -1,0 +1,635 @@
+//! The LSP handlers: documents, configuration, completion requests and
+//! feedback about the model.
+//!
+//! Architecture invariants:
+//! - no handler holds a lock across an `.await`: documents are read as
+//!   [`Snapshot`]s (ropes share their chunks) and the locks are released;
+//! - notifications (`didOpen`, `didChange`, ...) update state before their
+//!   first `.await`, so they apply in the order they arrived;
+//! - every completion request is answered: a suggestion, or an empty result
+//!   when it was superseded, cancelled, disabled, or no model is ready. Only
+//!   malformed requests get errors (and `$/cancelRequest` its standard error).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::{
+    CompletionItem, CompletionItemKind, CompletionList, CompletionOptions, CompletionParams,
+    CompletionResponse, ConfigurationItem, DidChangeConfigurationParams,
+    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
+    Documentation, InitializeParams, InitializeResult, InitializedParams, InlineCompletionItem,
+    InlineCompletionList, InlineCompletionParams, InlineCompletionResponse,
+    InlineCompletionTriggerKind, InsertTextFormat, MarkupContent, MarkupKind, MessageType,
+    NumberOrString, OneOf, Position, Range, ServerCapabilities, ServerInfo,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions, TextEdit, Uri,
+};
+use tower_lsp_server::{Client, LanguageServer};
+
+use super::config::Config;
+use super::context::{self, Neighbour};
+use super::worker::{Event, Job, JobResult, LoadRequest, Scheduler, Stats};
+use crate::completion::CompletionOptions as EngineCompletionOptions;
+use crate::documents::{Documents, PositionEncoding, Snapshot, char_to_position, position_to_char};
+use crate::engine::{CancelToken, SamplingParams, SessionOptions};
+
+/// What the client told us about itself in `initialize`.
+#[derive(Debug, Default, Clone)]
+struct Session {
+    encoding: PositionEncoding,
+    /// The client accepts `window/workDoneProgress/create`.
+    progress: bool,
+    /// The client answers `workspace/configuration`.
+    config_pull: bool,
+    root: Option<PathBuf>,
+}
+
+/// The newest completion request of one document.
+struct Ticket {
+    seq: u64,
+    superseded: Arc<Notify>,
+}
+
+/// Cancels a job when the request's future is dropped: on `$/cancelRequest`
+/// tower-lsp-server drops the handler's future, and the worker then stops
+/// at its next token.
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// A suggestion ready to be turned into protocol items.
+struct Suggested {
+    text: String,
+    snapshot: Snapshot,
+    cursor: usize,
+    encoding: PositionEncoding,
+}
+
+pub struct Backend {
+    client: Client,
+    docs: Mutex<Documents>,
+    config: Mutex<Config>,
+    session: Mutex<Session>,
+    scheduler: Scheduler,
+    tickets: Mutex<HashMap<Uri, Ticket>>,
+    next_seq: AtomicU64,
+    next_load: AtomicU64,
+    events: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
+    /// Messages to show once the client is initialized.
+    deferred: Mutex<Vec<String>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Backend {
+    pub fn new(
+        client: Client,
+        scheduler: Scheduler,
+        events: mpsc::UnboundedReceiver<Event>,
+        base: Config,
+        shutdown: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            client,
+            docs: Mutex::new(Documents::default()),
+            config: Mutex::new(base),
+            session: Mutex::new(Session::default()),
+            scheduler,
+            tickets: Mutex::new(HashMap::new()),
+            next_seq: AtomicU64::new(1),
+            next_load: AtomicU64::new(1),
+            events: Mutex::new(Some(events)),
+            deferred: Mutex::new(Vec::new()),
+            shutdown,
+        }
+    }
+
+    fn start_load(&self) {
+        let config = lock(&self.config).clone();
+        self.scheduler.load(LoadRequest {
+            id: self.next_load.fetch_add(1, Ordering::Relaxed),
+            model: config.model,
+            options: SessionOptions {
+                device: config.device,
+                intra_threads: config.threads,
+            },
+        });
+    }
+
+    /// Applies settings; reports invalid keys and reloads the model when needed.
+    async fn apply_settings(&self, settings: &Value) {
+        let update = lock(&self.config).apply(settings);
+        if !update.unknown.is_empty() {
+            tracing::info!(keys = ?update.unknown, "ignoring unknown settings");
+        }
+        if !update.errors.is_empty() {
+            let message = format!(
+                "nib: invalid settings, keeping the previous values: {}",
+                update.errors.join("; ")
+            );
+            self.client
+                .show_message(MessageType::WARNING, message)
+                .await;
+        }
+        if update.reload {
+            self.start_load();
+        }
+    }
+
+    /// Registers a new request for `uri`, waking the one it supersedes.
+    fn take_ticket(&self, uri: &Uri) -> (u64, Arc<Notify>) {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let notify = Arc::new(Notify::new());
+        let old = lock(&self.tickets).insert(
+            uri.clone(),
+            Ticket {
+                seq,
+                superseded: notify.clone(),
+            },
+        );
+        if let Some(old) = old {
+            old.superseded.notify_one();
+        }
+        (seq, notify)
+    }
+
+    fn is_latest(&self, uri: &Uri, seq: u64) -> bool {
+        lock(&self.tickets).get(uri).is_some_and(|t| t.seq == seq)
+    }
+
+    fn supersede(&self, uri: &Uri) {
+        if let Some(t) = lock(&self.tickets).get(uri) {
+            t.superseded.notify_one();
+        }
+        self.scheduler.supersede(uri);
+    }
+
+    /// The path shown to the model for `uri`: relative to the workspace root
+    /// when inside it.
+    fn display_path(&self, uri: &Uri) -> String {
+        let root = lock(&self.session).root.clone();
+        match uri.to_file_path() {
+            Some(path) => match root.as_deref().and_then(|r| path.strip_prefix(r).ok()) {
+                Some(rel) => rel.display().to_string(),
+                None => path.display().to_string(),
+            },
+            None => uri.as_str().to_owned(),
+        }
+    }
+
+    /// The shared path of both completion requests.
+    async fn suggest(&self, uri: &Uri, position: Position, debounce: bool) -> Option<Suggested> {
+        let stats = self.scheduler.stats();
+        Stats::bump(&stats.requests);
+        let config = lock(&self.config).clone();
+        let encoding = lock(&self.session).encoding;
+        let snapshot = lock(&self.docs).snapshot(uri)?;
+        if !config.enable.allows(&snapshot.language) {
+            return None;
+        }
+        if !self.scheduler.is_ready() {
+            Stats::bump(&stats.not_ready);
+            return None;
+        }
+        let (seq, superseded) = self.take_ticket(uri);
+        if debounce && config.debounce_ms > 0 {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(config.debounce_ms)) => {}
+                () = superseded.notified() => {
+                    Stats::bump(&stats.debounced);
+                    return None;
+                }
+            }
+            let version = lock(&self.docs).version(uri);
+            if version != Some(snapshot.version) || !self.is_latest(uri, seq) {
+                Stats::bump(&stats.debounced);
+                return None;
+            }
+        }
+        let cursor = position_to_char(&snapshot.text, position, encoding);
+        let neighbours: Vec<Neighbour> = if config.context_files == 0 {
+            Vec::new()
+        } else {
+            let others = lock(&self.docs).neighbours(uri, &snapshot.language, config.context_files);
+            others
+                .into_iter()
+                .map(|(u, d)| Neighbour {
+                    path: self.display_path(&u),
+                    text: d.text,
+                    last_edit: d.last_edit,
+                })
+                .collect()
+        };
+        let ctx = context::build(
+            &snapshot.text,
+            cursor,
+            Some(self.display_path(uri)),
+            &neighbours,
+            context::snippet_chars(config.prompt_tokens, config.context_files),
+        );
+        let cancel = CancelToken::new();
+        let _guard = CancelOnDrop(cancel.clone());
+        let (reply, answer) = oneshot::channel();
+        self.scheduler.submit(Job {
+            uri: uri.clone(),
+            seq,
+            ctx,
+            options: EngineCompletionOptions {
+                max_tokens: config.max_tokens,
+                prompt_budget: config.prompt_tokens,
+                sampling: sampling(config.temperature, seq),
+            },
+            cancel,
+            reply,
+        });
+        let outcome = match answer.await {
+            Ok(JobResult::Done(outcome)) => outcome,
+            Ok(JobResult::Skipped(skip)) => {
+                tracing::debug!(seq, ?skip, "no suggestion");
+                return None;
+            }
+            Ok(JobResult::Failed(message)) => {
+                tracing::warn!(seq, %message, "completion failed");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        if lock(&self.docs).version(uri) != Some(snapshot.version) {
+            stats.record_discard(&outcome);
+            return None;
+        }
+        let text = outcome.text?;
+        Stats::bump(&stats.shown);
+        Some(Suggested {
+            text,
+            snapshot,
+            cursor,
+            encoding,
+        })
+    }
+
+    /// `textDocument/inlineCompletion` (LSP 3.18).
+    pub async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> Result<Option<InlineCompletionResponse>> {
+        let tdp = params.text_document_position;
+        let automatic = params.context.trigger_kind == InlineCompletionTriggerKind::AUTOMATIC;
+        let items = match self
+            .suggest(&tdp.text_document.uri, tdp.position, automatic)
+            .await
+        {
+            Some(s) => {
+                let at = char_to_position(&s.snapshot.text, s.cursor, s.encoding);
+                vec![InlineCompletionItem {
+                    insert_text: s.text,
+                    filter_text: None,
+                    range: Some(Range::new(at, at)),
+                    command: None,
+                    insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+                }]
+            }
+            None => Vec::new(),
+        };
+        Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+            items,
+        })))
+    }
+
+    /// `nib/status`: readiness, model and device, and work counters.
+    pub async fn status(&self) -> Result<Value> {
+        let status = self.scheduler.status();
+        let encoding = lock(&self.session).encoding.kind();
+        let documents = lock(&self.docs).len();
+        Ok(json!({
+            "state": status.state,
+            "model": status.model,
+            "device": status.device,
+            "message": status.message,
+            "positionEncoding": encoding.as_str(),
+            "documents": documents,
+            "stats": self.scheduler.stats().report(),
+        }))
+    }
+
+    /// Reports model loading to the client: progress, messages, logs.
+    async fn report_events(
+        client: Client,
+        mut events: mpsc::UnboundedReceiver<Event>,
+        progress: bool,
+    ) {
+        type Ongoing = tower_lsp_server::OngoingProgress<
+            tower_lsp_server::Unbounded,
+            tower_lsp_server::NotCancellable,
+        >;
+        let mut ongoing: Option<Ongoing> = None;
+        let mut shown: HashSet<String> = HashSet::new();
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::LoadStarted { id, model } => {
+                    if let Some(p) = ongoing.take() {
+                        p.finish_with_message("replaced by a newer configuration")
+                            .await;
+                    }
+                    client
+                        .log_message(MessageType::INFO, format!("nib: loading {model}"))
+                        .await;
+                    if progress {
+                        let token = NumberOrString::String(format!("nib/load/{id}"));
+                        let created = tokio::time::timeout(
+                            Duration::from_secs(5),
+                            client.create_work_done_progress(token.clone()),
+                        )
+                        .await;
+                        if matches!(created, Ok(Ok(()))) {
+                            ongoing = Some(
+                                client
+                                    .progress(token, "nib: loading model")
+                                    .with_message(model)
+                                    .begin()
+                                    .await,
+                            );
+                        }
+                    }
+                }
+                Event::Loaded {
+                    model,
+                    device,
+                    note,
+                    ..
+                } => {
+                    let message = format!("{model} ready on {device}");
+                    if let Some(p) = ongoing.take() {
+                        p.finish_with_message(message.clone()).await;
+                    }
+                    client
+                        .log_message(MessageType::INFO, format!("nib: {message}"))
+                        .await;
+                    if let Some(note) = note {
+                        client
+                            .log_message(MessageType::INFO, format!("nib: {note}"))
+                            .await;
+                    }
+                }
+                Event::LoadFailed {
+                    message, detail, ..
+                } => {
+                    if let Some(p) = ongoing.take() {
+                        p.finish_with_message("failed").await;
+                    }
+                    if shown.insert(message.clone()) {
+                        client
+                            .show_message(
+                                MessageType::ERROR,
+                                format!("nib: cannot load the model: {message}"),
+                            )
+                            .await;
+                    }
+                    client
+                        .log_message(
+                            MessageType::ERROR,
+                            format!("nib: cannot load the model: {detail}"),
+                        )
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+fn sampling(temperature: f32, seed: u64) -> SamplingParams {
+    if temperature <= 0.0 {
+        SamplingParams::greedy()
+    } else {
+        SamplingParams {
+            temperature,
+            top_k: 0,
+            top_p: 0.95,
+            seed,
+        }
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let caps = &params.capabilities;
+        let encoding = PositionEncoding::negotiate(
+            caps.general
+                .as_ref()
+                .and_then(|g| g.position_encodings.as_deref()),
+        );
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|f| f.first())
+            .map(|f| f.uri.clone())
+            .or_else(|| {
+                #[allow(deprecated)]
+                params.root_uri.clone()
+            })
+            .and_then(|u| u.to_file_path().map(|p| p.into_owned()));
+        *lock(&self.session) = Session {
+            encoding,
+            progress: caps
+                .window
+                .as_ref()
+                .and_then(|w| w.work_done_progress)
+                .unwrap_or(false),
+            config_pull: caps
+                .workspace
+                .as_ref()
+                .and_then(|w| w.configuration)
+                .unwrap_or(false),
+            root,
+        };
+        if let Some(options) = &params.initialization_options {
+            let update = lock(&self.config).apply(options);
+            if !update.errors.is_empty() {
+                lock(&self.deferred).push(format!(
+                    "nib: invalid initializationOptions, using defaults for: {}",
+                    update.errors.join("; ")
+                ));
+            }
+        }
+        // Loading starts now; progress is reported once the client is initialized.
+        self.start_load();
+        tracing::info!(encoding = ?encoding, "initialize");
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                position_encoding: Some(encoding.kind()),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        ..Default::default()
+                    },
+                )),
+                completion_provider: Some(CompletionOptions {
+                    trigger_characters: Some(
+                        [".", "(", "[", "{", ",", ":", "=", " "]
+                            .iter()
+                            .map(|s| (*s).to_owned())
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }),
+                inline_completion_provider: Some(OneOf::Left(true)),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "nib".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let progress = lock(&self.session).progress;
+        if let Some(events) = lock(&self.events).take() {
+            tokio::spawn(Self::report_events(self.client.clone(), events, progress));
+        }
+        let deferred = std::mem::take(&mut *lock(&self.deferred));
+        for message in deferred {
+            self.client
+                .show_message(MessageType::WARNING, message)
+                .await;
+        }
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.shutdown.store(true, Ordering::Release);
+        self.scheduler.shutdown();
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let d = params.text_document;
+        lock(&self.docs).open(d.uri, &d.text, d.version, &d.language_id);
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let uri = params.text_document.uri;
+        let encoding = lock(&self.session).encoding;
+        let known = lock(&self.docs).change(
+            &uri,
+            params.text_document.version,
+            params
+                .content_changes
+                .into_iter()
+                .map(|c| (c.range, c.text)),
+            encoding,
+        );
+        if known {
+            self.supersede(&uri);
+        } else {
+            tracing::warn!(
+                uri = uri.as_str(),
+                "didChange for a document that is not open"
+            );
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri;
+        lock(&self.docs).close(&uri);
+        self.supersede(&uri);
+        lock(&self.tickets).remove(&uri);
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let empty = match &params.settings {
+            Value::Null => true,
+            Value::Object(m) => m.is_empty(),
+            _ => false,
+        };
+        if empty && lock(&self.session).config_pull {
+            // Clients that only announce a change expect us to pull.
+            let pulled = tokio::time::timeout(
+                Duration::from_secs(5),
+                self.client.configuration(vec![ConfigurationItem {
+                    scope_uri: None,
+                    section: Some("nib".into()),
+                }]),
+            )
+            .await;
+            if let Ok(Ok(mut values)) = pulled
+                && let Some(settings) = values.pop()
+            {
+                self.apply_settings(&settings).await;
+            }
+            return;
+        }
+        self.apply_settings(&params.settings).await;
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        let tdp = params.text_document_position;
+        let Some(s) = self
+            .suggest(&tdp.text_document.uri, tdp.position, true)
+            .await
+        else {
+            return Ok(Some(CompletionResponse::List(CompletionList {
+                is_incomplete: true,
+                items: Vec::new(),
+            })));
+        };
+        let rope = &s.snapshot.text;
+        let start = context::word_start(rope, s.cursor);
+        let word = rope.slice(start..s.cursor).to_string();
+        let full = format!("{word}{}", s.text);
+        let first_line = full.lines().next().unwrap_or("").trim();
+        let label: String = if first_line.chars().count() > 80 {
+            first_line.chars().take(79).chain(['…']).collect()
+        } else {
+            first_line.to_owned()
+        };
+        let item = CompletionItem {
+            label,
+            kind: Some(CompletionItemKind::TEXT),
+            detail: Some("nib".into()),
+            documentation: s.text.contains('\n').then(|| {
+                Documentation::MarkupContent(MarkupContent {
+                    kind: MarkupKind::Markdown,
+                    value: format!("```{}\n{full}\n```", s.snapshot.language),
+                })
+            }),
+            preselect: Some(true),
+            sort_text: Some("0".into()),
+            filter_text: Some(full.clone()),
+            insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+            text_edit: Some(tower_lsp_server::ls_types::CompletionTextEdit::Edit(
+                TextEdit {
+                    range: Range::new(
+                        char_to_position(rope, start, s.encoding),
+                        char_to_position(rope, s.cursor, s.encoding),
+                    ),
+                    new_text: full,
+                },
+            )),
+            ..Default::default()
+        };
+        Ok(Some(CompletionResponse::List(CompletionList {
+            is_incomplete: true,
+            items: vec![item],
+        })))
+    }
+}
+
+/// Whether the LSP `shutdown` request came before the end: the exit code
+/// is 0 then, 1 otherwise (the specification's rule for `exit`).
+pub fn clean_exit(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::Acquire)
+}

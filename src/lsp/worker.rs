@@ -1,0 +1,579 @@
+//! The inference worker: one std thread owns the engine and runs one job at a
+//! time; async request handlers hand it jobs and await a oneshot answer.
+//!
+//! Scheduling rules:
+//! - at most one job per document waits in the queue; a newer one replaces
+//!   it and the older is answered [`Skip::Superseded`] at once;
+//! - a newer job, or an edit of the document, cancels the document's running
+//!   job through its [`CancelToken`], which the engine checks after every token;
+//! - a job whose token fired before it started is answered without running;
+//! - loading a model drains the queue (answered [`Skip::NotReady`]);
+//! - panics in the engine are caught, answered as failures, and the engine
+//!   is dropped (the next request finds no model instead of a broken one).
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tower_lsp_server::ls_types::Uri;
+
+use crate::completion::{CompletionOptions, Outcome, complete_with};
+use crate::engine::{CancelToken, Control, Engine, SessionOptions};
+use crate::prompt::CompletionContext;
+
+/// A completion to run.
+pub struct Job {
+    pub uri: Uri,
+    /// Orders requests for one document: higher is newer.
+    pub seq: u64,
+    pub ctx: CompletionContext,
+    pub options: CompletionOptions,
+    pub cancel: CancelToken,
+    pub reply: oneshot::Sender<JobResult>,
+}
+
+/// Why a job produced no suggestion without failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// A newer request or an edit made it stale.
+    Superseded,
+    /// Its cancel token fired (the client cancelled, or the request was dropped).
+    Cancelled,
+    /// No model is loaded (yet).
+    NotReady,
+}
+
+#[derive(Debug)]
+pub enum JobResult {
+    Done(Box<Outcome>),
+    Skipped(Skip),
+    Failed(String),
+}
+
+/// Which model to load, on which device.
+#[derive(Debug, Clone)]
+pub struct LoadRequest {
+    pub id: u64,
+    pub model: Option<PathBuf>,
+    pub options: SessionOptions,
+}
+
+/// What the worker tells the async side about loading.
+#[derive(Debug)]
+pub enum Event {
+    LoadStarted {
+        id: u64,
+        model: String,
+    },
+    Loaded {
+        id: u64,
+        model: String,
+        device: String,
+        /// Why `auto` did not pick CUDA, when it did not.
+        note: Option<String>,
+    },
+    LoadFailed {
+        id: u64,
+        /// One line for a notification.
+        message: String,
+        /// The full error chain, for the log.
+        detail: String,
+    },
+}
+
+/// A loaded engine and what to say about it.
+pub struct Loaded {
+    pub engine: Box<dyn Engine>,
+    pub model: String,
+    pub note: Option<String>,
+}
+
+/// Loads a model; runs on the worker thread.
+pub type Loader = Box<dyn FnMut(&LoadRequest) -> Result<Loaded, anyhow::Error> + Send>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Loading,
+    Ready,
+    Error,
+}
+
+/// What `nib/status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub state: State,
+    pub model: Option<String>,
+    pub device: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Counters of the work done, for `nib/status` and the benchmark.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Completion requests received.
+    pub requests: AtomicU64,
+    /// Requests dropped during their debounce wait (never queued).
+    pub debounced: AtomicU64,
+    /// Jobs replaced or dropped while queued.
+    pub superseded: AtomicU64,
+    /// Jobs whose cancel token fired before they started.
+    pub cancelled: AtomicU64,
+    /// Jobs stopped while running.
+    pub interrupted: AtomicU64,
+    /// Jobs that ran to the end.
+    pub completed: AtomicU64,
+    /// Jobs that ran to the end but whose answer was not used.
+    pub discarded: AtomicU64,
+    pub failed: AtomicU64,
+    /// Answers with a suggestion that reached the client.
+    pub shown: AtomicU64,
+    /// Requests answered empty because no model was ready.
+    pub not_ready: AtomicU64,
+    /// Prompt tokens computed plus tokens generated, in all runs.
+    pub tokens: AtomicU64,
+    /// The same, in runs that were interrupted or discarded.
+    pub wasted_tokens: AtomicU64,
+    /// Time the engine spent, in microseconds, in all runs.
+    pub busy_us: AtomicU64,
+    /// The same, in runs that were interrupted or discarded.
+    pub wasted_us: AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsReport {
+    pub requests: u64,
+    pub debounced: u64,
+    pub superseded: u64,
+    pub cancelled: u64,
+    pub interrupted: u64,
+    pub completed: u64,
+    pub discarded: u64,
+    pub failed: u64,
+    pub shown: u64,
+    pub not_ready: u64,
+    pub tokens: u64,
+    pub wasted_tokens: u64,
+    pub busy_ms: f64,
+    pub wasted_ms: f64,
+}
+
+impl Stats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a run's work, as wasted when its result was not used.
+    pub fn record_run(&self, outcome: &Outcome, elapsed: Duration, wasted: bool) {
+        let t = &outcome.output;
+        let tokens = (t.timings.prefill_tokens + t.tokens.len()) as u64;
+        let us = elapsed.as_micros() as u64;
+        self.tokens.fetch_add(tokens, Ordering::Relaxed);
+        self.busy_us.fetch_add(us, Ordering::Relaxed);
+        if wasted {
+            self.wasted_tokens.fetch_add(tokens, Ordering::Relaxed);
+            self.wasted_us.fetch_add(us, Ordering::Relaxed);
+        }
+    }
+
+    /// A finished run whose answer arrived too late to use.
+    pub fn record_discard(&self, outcome: &Outcome) {
+        Self::bump(&self.discarded);
+        let t = &outcome.output;
+        let tokens = (t.timings.prefill_tokens + t.tokens.len()) as u64;
+        let us = ((t.timings.prefill_ms + t.timings.decode_ms) * 1000.0) as u64;
+        self.wasted_tokens.fetch_add(tokens, Ordering::Relaxed);
+        self.wasted_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    pub fn report(&self) -> StatsReport {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsReport {
+            requests: get(&self.requests),
+            debounced: get(&self.debounced),
+            superseded: get(&self.superseded),
+            cancelled: get(&self.cancelled),
+            interrupted: get(&self.interrupted),
+            completed: get(&self.completed),
+            discarded: get(&self.discarded),
+            failed: get(&self.failed),
+            shown: get(&self.shown),
+            not_ready: get(&self.not_ready),
+            tokens: get(&self.tokens),
+            wasted_tokens: get(&self.wasted_tokens),
+            busy_ms: get(&self.busy_us) as f64 / 1000.0,
+            wasted_ms: get(&self.wasted_us) as f64 / 1000.0,
+        }
+    }
+}
+
+struct Running {
+    uri: Uri,
+    seq: u64,
+    cancel: CancelToken,
+}
+
+struct Inner {
+    queue: VecDeque<Job>,
+    running: Option<Running>,
+    load: Option<LoadRequest>,
+    status: Status,
+    shutdown: bool,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    wake: Condvar,
+    stats: Stats,
+}
+
+/// The async side's handle on the worker. Cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    shared: Arc<Shared>,
+}
+
+impl Scheduler {
+    /// Starts the worker thread. It loads nothing until [`Scheduler::load`].
+    pub fn spawn(loader: Loader, events: mpsc::UnboundedSender<Event>) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                running: None,
+                load: None,
+                status: Status {
+                    state: State::Loading,
+                    model: None,
+                    device: None,
+                    message: None,
+                },
+                shutdown: false,
+            }),
+            wake: Condvar::new(),
+            stats: Stats::default(),
+        });
+        let worker = Worker {
+            shared: shared.clone(),
+            loader,
+            events,
+            engine: None,
+            step_delay: debug_delay("NIB_TEST_STEP_DELAY_MS"),
+        };
+        std::thread::Builder::new()
+            .name("nib-inference".into())
+            .spawn(move || worker.run())?;
+        Ok(Self { shared })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    pub fn status(&self) -> Status {
+        self.lock().status.clone()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.lock().status.state == State::Ready
+    }
+
+    /// Replaces the engine: drops queued jobs, stops the running one and
+    /// loads on the worker. Until it is loaded, requests get empty answers.
+    pub fn load(&self, request: LoadRequest) {
+        let mut inner = self.lock();
+        inner.status = Status {
+            state: State::Loading,
+            model: request.model.as_ref().map(|p| p.display().to_string()),
+            device: None,
+            message: None,
+        };
+        for job in inner.queue.drain(..) {
+            let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
+        }
+        if let Some(running) = &inner.running {
+            running.cancel.cancel();
+        }
+        inner.load = Some(request);
+        drop(inner);
+        self.shared.wake.notify_all();
+    }
+
+    /// Queues a job, replacing (and answering) an older one for its document
+    /// and stopping the document's running job.
+    pub fn submit(&self, job: Job) {
+        let mut inner = self.lock();
+        if inner.shutdown || inner.status.state != State::Ready || inner.load.is_some() {
+            drop(inner);
+            Stats::bump(&self.shared.stats.not_ready);
+            let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
+            return;
+        }
+        if let Some(running) = &inner.running
+            && running.uri == job.uri
+            && running.seq < job.seq
+        {
+            running.cancel.cancel();
+        }
+        if let Some(i) = inner.queue.iter().position(|j| j.uri == job.uri) {
+            let old = std::mem::replace(&mut inner.queue[i], job);
+            Stats::bump(&self.shared.stats.superseded);
+            let _ = old.reply.send(JobResult::Skipped(Skip::Superseded));
+        } else {
+            inner.queue.push_back(job);
+        }
+        drop(inner);
+        self.shared.wake.notify_all();
+    }
+
+    /// The document changed or closed: its queued and running jobs are stale.
+    pub fn supersede(&self, uri: &Uri) {
+        let mut inner = self.lock();
+        if let Some(running) = &inner.running
+            && &running.uri == uri
+        {
+            running.cancel.cancel();
+        }
+        if let Some(i) = inner.queue.iter().position(|j| &j.uri == uri)
+            && let Some(old) = inner.queue.remove(i)
+        {
+            Stats::bump(&self.shared.stats.superseded);
+            let _ = old.reply.send(JobResult::Skipped(Skip::Superseded));
+        }
+    }
+
+    /// Stops the worker after its current step; pending jobs get empty answers.
+    pub fn shutdown(&self) {
+        let mut inner = self.lock();
+        inner.shutdown = true;
+        for job in inner.queue.drain(..) {
+            let _ = job.reply.send(JobResult::Skipped(Skip::Cancelled));
+        }
+        if let Some(running) = &inner.running {
+            running.cancel.cancel();
+        }
+        drop(inner);
+        self.shared.wake.notify_all();
+    }
+}
+
+/// A delay from the environment, for tests that need slow loads or slow
+/// decoding on tiny models. Not a user setting.
+fn debug_delay(var: &str) -> Option<Duration> {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    loader: Loader,
+    events: mpsc::UnboundedSender<Event>,
+    engine: Option<Box<dyn Engine>>,
+    step_delay: Option<Duration>,
+}
+
+enum Next {
+    Load(LoadRequest),
+    Job(Job),
+}
+
+/// The per-token check of a running job.
+struct JobControl {
+    cancel: CancelToken,
+    step_delay: Option<Duration>,
+}
+
+impl Control for JobControl {
+    fn keep_going(&mut self, _: &str) -> bool {
+        if let Some(d) = self.step_delay {
+            std::thread::sleep(d);
+        }
+        !self.cancel.is_cancelled()
+    }
+}
+
+impl Worker {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn run(mut self) {
+        loop {
+            let next = {
+                let mut inner = self.lock();
+                loop {
+                    if inner.shutdown {
+                        return;
+                    }
+                    if let Some(load) = inner.load.take() {
+                        break Next::Load(load);
+                    }
+                    if let Some(job) = inner.queue.pop_front() {
+                        inner.running = Some(Running {
+                            uri: job.uri.clone(),
+                            seq: job.seq,
+                            cancel: job.cancel.clone(),
+                        });
+                        break Next::Job(job);
+                    }
+                    inner = self
+                        .shared
+                        .wake
+                        .wait(inner)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            };
+            match next {
+                Next::Load(request) => self.load(request),
+                Next::Job(job) => {
+                    self.run_job(job);
+                    self.lock().running = None;
+                }
+            }
+        }
+    }
+
+    fn load(&mut self, request: LoadRequest) {
+        // Free the old model's memory before the new one takes its own.
+        self.engine = None;
+        let shown_model = request.model.as_ref().map_or_else(
+            || "nib's default model".to_owned(),
+            |p| p.display().to_string(),
+        );
+        let _ = self.events.send(Event::LoadStarted {
+            id: request.id,
+            model: shown_model,
+        });
+        if let Some(d) = debug_delay("NIB_TEST_LOAD_DELAY_MS") {
+            std::thread::sleep(d);
+        }
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| (self.loader)(&request)))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the model panicked")));
+        let mut inner = self.lock();
+        if inner.load.is_some() {
+            // A newer configuration arrived while loading; it wins.
+            return;
+        }
+        match result {
+            Ok(loaded) => {
+                let device = loaded.engine.device().to_string();
+                tracing::info!(model = %loaded.model, %device, ms = started.elapsed().as_millis() as u64, "model ready");
+                inner.status = Status {
+                    state: State::Ready,
+                    model: Some(loaded.model.clone()),
+                    device: Some(device.clone()),
+                    message: loaded.note.clone(),
+                };
+                drop(inner);
+                let _ = self.events.send(Event::Loaded {
+                    id: request.id,
+                    model: loaded.model,
+                    device,
+                    note: loaded.note,
+                });
+                self.engine = Some(loaded.engine);
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let detail = format!("{e:#}");
+                tracing::error!(error = %detail, "cannot load the model");
+                inner.status = Status {
+                    state: State::Error,
+                    model: inner.status.model.clone(),
+                    device: None,
+                    message: Some(detail.clone()),
+                };
+                drop(inner);
+                let _ = self.events.send(Event::LoadFailed {
+                    id: request.id,
+                    message,
+                    detail,
+                });
+            }
+        }
+    }
+
+    fn run_job(&mut self, job: Job) {
+        let stats = &self.shared.stats;
+        if job.cancel.is_cancelled() || job.reply.is_closed() {
+            Stats::bump(&stats.cancelled);
+            let _ = job.reply.send(JobResult::Skipped(Skip::Cancelled));
+            return;
+        }
+        let Some(engine) = self.engine.as_mut() else {
+            Stats::bump(&stats.not_ready);
+            let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
+            return;
+        };
+        let mut control = JobControl {
+            cancel: job.cancel.clone(),
+            step_delay: self.step_delay,
+        };
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            complete_with(engine.as_mut(), &job.ctx, &job.options, &mut control)
+        }));
+        let elapsed = started.elapsed();
+        match result {
+            Ok(Ok(outcome)) => {
+                tracing::debug!(
+                    ms = elapsed.as_secs_f64() * 1000.0,
+                    prefill = outcome.output.timings.prefill_tokens,
+                    reused = outcome.output.timings.reused_tokens,
+                    generated = outcome.output.tokens.len(),
+                    interrupted = outcome.interrupted,
+                    "completion run"
+                );
+                if outcome.interrupted {
+                    Stats::bump(&stats.interrupted);
+                    stats.record_run(&outcome, elapsed, true);
+                    let _ = job.reply.send(JobResult::Skipped(Skip::Cancelled));
+                } else {
+                    Stats::bump(&stats.completed);
+                    let unused = job.reply.is_closed();
+                    stats.record_run(&outcome, elapsed, unused);
+                    if unused || job.reply.send(JobResult::Done(Box::new(outcome))).is_err() {
+                        Stats::bump(&stats.discarded);
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                Stats::bump(&stats.failed);
+                tracing::warn!(error = %e, "completion failed");
+                let _ = job.reply.send(JobResult::Failed(e.to_string()));
+            }
+            Err(_) => {
+                Stats::bump(&stats.failed);
+                tracing::error!("the engine panicked; dropping the model");
+                self.engine = None;
+                let mut inner = self.lock();
+                inner.status.state = State::Error;
+                inner.status.message =
+                    Some("the engine panicked; change a setting or restart to reload".into());
+                drop(inner);
+                let _ = job
+                    .reply
+                    .send(JobResult::Failed("the engine panicked".into()));
+            }
+        }
+    }
+}
