@@ -1,0 +1,356 @@
+// End-to-end tests of the nib extension in a real VS Code: code-server from
+// npm, driven in Debian's Chromium by playwright-core.
+//
+//   node e2e.mjs
+//
+// Environment:
+//   NIB_SERVER        server binary (absolute path; required)
+//   NIB_MODEL         model folder for the `nib.model` setting
+//   NIB_TEST_SUITE    "real" (default) or "mock" (the mock server: fixed
+//                     suggestions and review diagnostics with a quick fix)
+//   NIB_VSIX          the packaged extension (default ../nib.vsix)
+//   CODE_SERVER_JS    code-server's entry.js (default ../../.tools/code-server/…)
+//   CHROMIUM          browser binary (default /usr/bin/chromium)
+//   NIB_TEST_RESULTS  file results are appended to ("ok …", "not ok …: why", "skip …: why")
+//   NIB_TEST_OUT      folder for artifacts (default ./out): ghost-text.png, logs
+//
+// Every wait has a timeout, the whole run has one, and code-server's process
+// group is killed at the end whatever happens.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const suite = process.env.NIB_TEST_SUITE || 'real';
+const server = process.env.NIB_SERVER;
+const model = process.env.NIB_MODEL || '';
+const vsix = process.env.NIB_VSIX || path.join(here, '..', 'nib.vsix');
+const codeServerJs =
+  process.env.CODE_SERVER_JS || path.join(here, '..', '..', '.tools', 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const outDir = path.resolve(process.env.NIB_TEST_OUT || path.join(here, 'out'));
+const resultsPath = process.env.NIB_TEST_RESULTS;
+const TOTAL_TIMEOUT_MS = 300_000;
+
+fs.mkdirSync(outDir, { recursive: true });
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `nib-vscode-${suite}-`));
+const userData = path.join(tmp, 'user-data');
+const extensions = path.join(tmp, 'extensions');
+const workspace = path.join(tmp, 'workspace');
+const eventLog = path.join(tmp, 'events.jsonl');
+fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+fs.mkdirSync(workspace, { recursive: true });
+
+function log(msg) {
+  process.stderr.write(`[vscode ${suite}] ${msg}\n`);
+}
+function result(line) {
+  log(line);
+  if (resultsPath) fs.appendFileSync(resultsPath, line + '\n');
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function waitFor(what, timeoutMs, cond, everyMs = 100) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+function events() {
+  try {
+    return fs.readFileSync(eventLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+
+let codeServer;
+let browser;
+async function cleanup() {
+  try {
+    await browser?.close();
+  } catch {}
+  if (codeServer?.pid) {
+    // code-server's watchers outlive it: end the whole process group.
+    for (const sig of ['SIGTERM', 'SIGKILL']) {
+      try {
+        process.kill(-codeServer.pid, sig);
+      } catch {}
+      await sleep(1500);
+    }
+  }
+}
+const hardTimeout = setTimeout(async () => {
+  result(`not ok vscode-${suite}: suite timed out after ${TOTAL_TIMEOUT_MS} ms`);
+  await cleanup();
+  process.exit(2);
+}, TOTAL_TIMEOUT_MS);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => {
+    await cleanup();
+    process.exit(130);
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+function codeServerArgs(...args) {
+  return [codeServerJs, '--user-data-dir', userData, '--extensions-dir', extensions, ...args];
+}
+
+async function setup() {
+  if (!server) throw new Error('NIB_SERVER is not set');
+  // The extension host takes PATH from the login shell, so point the setting
+  // at an absolute path; a wrapper fixes node for the mock server too.
+  let serverPath = path.resolve(server);
+  if (serverPath.endsWith('.js')) {
+    serverPath = path.join(tmp, 'mock-nib');
+    fs.writeFileSync(serverPath, `#!/bin/sh\nexec "${process.execPath}" "${path.resolve(server)}" "$@"\n`, { mode: 0o755 });
+  }
+  const settings = {
+    'nib.serverPath': serverPath,
+    'nib.model': model,
+    'nib.device': 'cpu',
+    'nib.maxTokens': 24,
+    'nib.debounceMs': 20,
+    'nib.debug.eventLog': eventLog,
+    'nib.trace.server': 'messages',
+    'editor.inlineSuggest.enabled': true,
+    'editor.quickSuggestions': { other: false, comments: false, strings: false },
+    'editor.suggestOnTriggerCharacters': false,
+    'editor.autoClosingBrackets': 'never',
+    'editor.autoClosingQuotes': 'never',
+    'editor.insertSpaces': true,
+    'files.autoSave': 'off',
+    'files.insertFinalNewline': false,
+    'files.trimTrailingWhitespace': false,
+    'security.workspace.trust.enabled': false,
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'extensions.ignoreRecommendations': true,
+    'extensions.autoCheckUpdates': false,
+    'update.mode': 'none',
+    'telemetry.telemetryLevel': 'off',
+    'chat.disableAIFeatures': true,
+    'window.restoreWindows': 'none',
+  };
+  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  log(`installing ${vsix}`);
+  execFileSync(process.execPath, codeServerArgs('--install-extension', vsix), { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+
+  const port = await freePort();
+  const csLog = fs.openSync(path.join(outDir, `code-server-${suite}.log`), 'w');
+  codeServer = spawn(
+    process.execPath,
+    codeServerArgs('--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', workspace),
+    { detached: true, stdio: ['ignore', csLog, csLog], env: { ...process.env, SHELL: '/bin/sh' } },
+  );
+  const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`;
+  await waitFor('code-server to listen', 60_000, async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+    } catch {
+      return false;
+    }
+  }, 250);
+  browser = await chromium.launch({
+    executablePath: browserPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+    timeout: 60_000,
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.setDefaultTimeout(30_000);
+  await page.goto(url, { timeout: 60_000 });
+  await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+  return page;
+}
+
+async function statusText(page) {
+  return page.evaluate(() => {
+    const items = [...document.querySelectorAll('.statusbar-item')];
+    const item = items.find((e) => /\bnib\b/.test(e.textContent || '') && (e.id || '').includes('nib'));
+    return item ? item.textContent.trim() : null;
+  });
+}
+
+/** Opens a workspace file holding `content` in an editor, cursor at its end. */
+async function openFile(page, name, content) {
+  const file = path.join(workspace, name);
+  fs.writeFileSync(file, content);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+P');
+    try {
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 5000 });
+      await input.fill(name);
+      await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`, { timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await page.waitForSelector(`.tab[data-resource-name="${name}"].active, .tab.active[aria-label*="${name}"]`, { timeout: 10_000 });
+      break;
+    } catch (e) {
+      if (attempt === 2) throw e;
+    }
+  }
+  await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+End');
+  return file;
+}
+
+async function ghostText(page) {
+  return page.evaluate(() => {
+    const el = document.querySelectorAll('.editor-instance .ghost-text-decoration, .editor-instance .ghost-text-decoration-preview, .editor-instance .ghost-text');
+    return el.length ? [...el].map((e) => e.textContent).join('\n') : null;
+  });
+}
+
+/** The first item of the last non-empty inline completion answer. */
+function lastSuggestion() {
+  const ev = events().filter((e) => e.event === 'inlineCompletion' && e.items.length && e.items[0]);
+  return ev.length ? ev[ev.length - 1] : null;
+}
+
+const normEol = (s) => s.replace(/\r\n?/g, '\n');
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test('status bar shows ready', async (page) => {
+  const text = await waitFor('"nib: ready" in the status bar', 90_000, async () => {
+    const t = await statusText(page);
+    return t && t.includes('nib: ready') ? t : null;
+  }, 250);
+  log(`status bar: ${text}`);
+  if (!/CPU|CUDA/.test(text)) throw new Error(`status bar lacks the device: ${text}`);
+});
+
+test('typing in a Python file shows ghost text; Tab accepts it; the saved file holds it', async (page) => {
+  const before0 = 'def main():\n    ';
+  const file = await openFile(page, 'main.py', before0);
+  await sleep(500);
+  const chars = suite === 'mock' ? 'x' : 'value = count';
+  let typed = '';
+  let shown = null;
+  for (const ch of chars) {
+    await page.keyboard.type(ch);
+    typed += ch;
+    try {
+      shown = await waitFor('ghost text', 6000, () => ghostText(page), 100);
+      break;
+    } catch {
+      // no suggestion at this position: type on
+    }
+  }
+  if (!shown) throw new Error(`no ghost text appeared after typing ${JSON.stringify(typed)}`);
+  await sleep(300); // let rendering settle
+  const ev = lastSuggestion();
+  if (!ev) throw new Error('ghost text shows but the extension logged no suggestion');
+  const suggestion = ev.items[0];
+  log(`ghost text: ${JSON.stringify(shown)}; suggestion: ${JSON.stringify(suggestion)}`);
+  await page.screenshot({ path: path.join(outDir, suite === 'mock' ? 'ghost-text-mock.png' : 'ghost-text.png') });
+  await page.keyboard.press('Tab');
+  await waitFor('the ghost text to go', 5000, async () => !(await ghostText(page)));
+  await page.keyboard.press('Control+S');
+  const expected = normEol(before0 + typed + suggestion);
+  const disk = await waitFor('the file on disk to hold the accepted text', 10_000, () => {
+    const d = fs.readFileSync(file, 'utf8');
+    return normEol(d) === expected ? d : null;
+  }, 200).catch(() => {
+    throw new Error(`file holds ${JSON.stringify(fs.readFileSync(file, 'utf8'))}, expected ${JSON.stringify(expected)}`);
+  });
+  if (!disk.startsWith(before0 + typed)) throw new Error('the typed text is not in the file');
+});
+
+test('a review diagnostic appears on the buggy line and its quick fix applies', async (page) => {
+  const started = events().find((e) => e.event === 'started');
+  if (!started) throw new Error('the server did not start');
+  const file = await openFile(page, 'review.py', 'def check(x):\n    if x == None:\n        return 0\n    return x\n');
+  await sleep(500);
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 5000 });
+  await input.fill('>nib: Review Current File');
+  await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 10_000 });
+  await page.keyboard.press('Enter');
+  await waitFor('the review request', 10_000, () => events().some((e) => e.event === 'reviewRequested'));
+  const squiggle = await waitFor('a review diagnostic', 20_000, () =>
+    page.evaluate(() => document.querySelectorAll('.editor-instance .squiggly-warning, .editor-instance .squiggly-error, .editor-instance .squiggly-info').length > 0),
+  ).catch(() => null);
+  if (!squiggle) {
+    if (suite !== 'mock') return ['skip', 'the server publishes no review diagnostics yet'];
+    throw new Error('no diagnostic appeared');
+  }
+  if (suite !== 'mock') return;
+  // Cursor onto the finding, then the quick fix menu.
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('End');
+  await page.keyboard.press('ArrowLeft');
+  let applied = false;
+  for (let attempt = 0; attempt < 4 && !applied; attempt++) {
+    await page.keyboard.press('Control+.');
+    try {
+      const row = page.locator('.action-widget .monaco-list-row', { hasText: 'is None' }).first();
+      await row.waitFor({ state: 'visible', timeout: 4000 });
+      await row.click();
+      applied = true;
+    } catch {
+      await page.keyboard.press('Escape');
+      await sleep(500);
+    }
+  }
+  if (!applied) throw new Error('the quick fix menu did not offer the fix');
+  await page.keyboard.press('Control+S');
+  await waitFor('the fix on disk', 10_000, () => fs.readFileSync(file, 'utf8').includes('if x is None:'), 200);
+});
+
+let failed = 0;
+let page;
+try {
+  page = await setup();
+  for (const t of tests) {
+    const name = `vscode-${suite}: ${t.name}`;
+    try {
+      const r = await t.fn(page);
+      if (Array.isArray(r) && r[0] === 'skip') result(`skip ${name}: ${r[1]}`);
+      else result(`ok ${name}`);
+    } catch (e) {
+      failed++;
+      result(`not ok ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
+      try {
+        await page.screenshot({ path: path.join(outDir, `failure-${suite}-${tests.indexOf(t)}.png`) });
+      } catch {}
+    }
+  }
+} catch (e) {
+  failed++;
+  result(`not ok vscode-${suite}: setup: ${e && e.message ? e.message.split('\n')[0] : e}`);
+  try {
+    await page?.screenshot({ path: path.join(outDir, `failure-${suite}-setup.png`) });
+  } catch {}
+} finally {
+  try {
+    fs.copyFileSync(eventLog, path.join(outDir, `events-${suite}.jsonl`));
+  } catch {}
+  await cleanup();
+  clearTimeout(hardTimeout);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
