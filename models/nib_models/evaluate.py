@@ -1,0 +1,353 @@
+"""Evaluate an exported nib model, through nib's Rust engine where it matters.
+
+Metrics (one command, writes a Markdown table and JSON):
+  bpc        held-out bits per character, per language. Computed with
+             onnxruntime on the same exported model.onnx the engine loads
+             (``nib`` has no scoring mode): full-sequence forward with empty
+             past, nats of every predicted token / ln 2 / characters covered.
+  line       CodeXGLUE-style line completion on held-out packages, Python and
+             Rust separately: cut a file at a random non-trivial line, give the
+             left context (whole lines above + the line's indentation) to
+             ``nib generate --format json --stop "\\n"``, compare the first
+             generated line with the rest of the true line: exact match (after
+             stripping whitespace) and edit similarity (fuzzywuzzy-style
+             Levenshtein ratio, 0-100).
+  infill     HumanEval single-line infilling (1,033 tasks): exact match of the
+             first generated line with the canonical line (stripped).
+             mode "generate": PSM prompt text <fim_prefix>P<fim_suffix>S<fim_middle>
+             given to ``nib generate`` (the standard protocol);
+             mode "complete": the editor path, ``nib complete FILE:LINE:1`` on a
+             file with an empty line inserted between prefix and suffix.
+
+The nib binary: --nib, else $NIB_BIN, else target/release/nib, else target/debug/nib.
+
+Usage: nib-eval --model models/default --corpus /work/nibdata/corpus --out runs/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .fim import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------- metrics
+
+def lcs_len(a: str, b: str) -> int:
+    if not a or not b:
+        return 0
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0]
+        for j, cb in enumerate(b):
+            cur.append(prev[j] + 1 if ca == cb else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def edit_similarity(a: str, b: str) -> float:
+    """fuzzywuzzy ``fuzz.ratio``-style similarity in 0..100 (indel distance based)."""
+    if not a and not b:
+        return 100.0
+    return 100.0 * 2 * lcs_len(a, b) / (len(a) + len(b))
+
+
+def exact_match(pred: str, target: str) -> bool:
+    return pred.strip() == target.strip()
+
+
+# --------------------------------------------------------------------------- nib binary
+
+def find_nib(explicit=None):
+    for c in [explicit, os.environ.get("NIB_BIN"), REPO_ROOT / "target" / "release" / "nib",
+              REPO_ROOT / "target" / "debug" / "nib"]:
+        if c and Path(c).is_file() and os.access(c, os.X_OK):
+            return str(c)
+    return None
+
+
+def nib_generate(nib, model, prompt, max_tokens, stop=None, threads=1, timeout=120):
+    cmd = [nib, "generate", "--model", str(model), "--max-tokens", str(max_tokens), "--format", "json",
+           "--threads", str(threads), "--device", "cpu"]
+    if stop:
+        cmd += ["--stop", stop]
+    r = subprocess.run(cmd, input=prompt, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"nib generate failed ({r.returncode}): {r.stderr[-500:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def nib_complete(nib, model, path, line, col, max_tokens, threads=1, timeout=120):
+    cmd = [nib, "complete", "--model", str(model), "--max-tokens", str(max_tokens), "--format", "json",
+           "--threads", str(threads), "--device", "cpu", f"{path}:{line}:{col}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"nib complete failed ({r.returncode}): {r.stderr[-500:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- data
+
+def load_heldout(corpus, lang=None):
+    docs = []
+    with open(Path(corpus) / "heldout.jsonl") as f:
+        for line in f:
+            d = json.loads(line)
+            if lang is None or d["lang"] == lang:
+                docs.append(d)
+    return docs
+
+
+def fit_left(tok, text, budget):
+    """Drop whole lines from the top of ``text`` until it has at most ``budget`` tokens."""
+    ids = tok.encode(text, add_special_tokens=False).ids
+    if len(ids) <= budget:
+        return text
+    lines = text.splitlines(keepends=True)
+    # estimate, then walk
+    keep = max(1, int(len(lines) * budget / len(ids)))
+    while keep > 1:
+        t = "".join(lines[-keep:])
+        if len(tok.encode(t, add_special_tokens=False).ids) <= budget:
+            return t
+        keep = int(keep * 0.9)
+    return lines[-1][-budget:]
+
+
+def line_completion_samples(docs, n, seed=0, min_target_chars=4):
+    """(left_context, target) pairs: cut at a random non-trivial line after its indentation."""
+    rng = random.Random(seed)
+    docs = [d for d in docs if d["text"].count("\n") >= 5]
+    rng.shuffle(docs)
+    out = []
+    for d in docs:
+        if len(out) >= n:
+            break
+        lines = d["text"].split("\n")
+        cands = [i for i in range(3, len(lines)) if len(lines[i].strip()) >= min_target_chars
+                 and not lines[i].strip().startswith(("#", "//", "/*", "*"))]
+        if not cands:
+            continue
+        i = rng.choice(cands)
+        line = lines[i]
+        indent = line[:len(line) - len(line.lstrip())]
+        left = "\n".join(lines[:i]) + "\n" + indent
+        out.append(dict(package=d["package"], path=d["path"], left=left, target=line.strip()))
+    return out
+
+
+def load_humaneval_infill(path):
+    with gzip.open(path, "rt") as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+# --------------------------------------------------------------------------- bpc with onnxruntime
+
+def bpc_onnx(model_dir, docs, tok, max_len, n_docs=60, seed=0, threads=2):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(Path(model_dir) / "model.onnx"), so, providers=["CPUExecutionProvider"])
+    names = {i.name for i in sess.get_inputs()}
+    empty = {}
+    for i in sess.get_inputs():
+        if i.name.startswith("past_key_values"):
+            shape = [d if isinstance(d, int) else (1 if "batch" in str(d) else 0) for d in i.shape]
+            empty[i.name] = np.zeros(shape, dtype=np.float32)
+    rng = random.Random(seed)
+    docs = list(docs)
+    rng.shuffle(docs)
+    nats, chars, toks = 0.0, 0, 0
+    for d in docs[:n_docs]:
+        enc = tok.encode(d["text"], add_special_tokens=False)
+        ids, offs = enc.ids, enc.offsets
+        for s in range(0, max(1, len(ids) - 1), max_len):
+            chunk = ids[s:s + max_len]
+            if len(chunk) < 2:
+                break
+            feeds = {"input_ids": np.array([chunk], dtype=np.int64)}
+            if "attention_mask" in names:
+                feeds["attention_mask"] = np.ones((1, len(chunk)), dtype=np.int64)
+            if "position_ids" in names:
+                feeds["position_ids"] = np.arange(len(chunk), dtype=np.int64)[None]
+            feeds.update(empty)
+            logits = sess.run(["logits"], feeds)[0][0].astype(np.float64)
+            lse = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)) + logits.max(-1)
+            tgt = np.array(chunk[1:])
+            nats += float((lse[:-1] - logits[np.arange(len(chunk) - 1), tgt]).sum())
+            o = offs[s:s + len(chunk)]
+            chars += o[-1][1] - o[1][0]
+            toks += len(chunk) - 1
+    return {"bpc": nats / math.log(2) / max(1, chars), "nats_per_token": nats / max(1, toks),
+            "chars_per_token": chars / max(1, toks), "tokens": toks, "docs": min(n_docs, len(docs))}
+
+
+# --------------------------------------------------------------------------- runs
+
+def run_line_completion(nib, model, tok, samples, max_pos, max_new=48, workers=2, threads=1):
+    budget = max_pos - max_new - 2
+
+    def one(s):
+        prompt = fit_left(tok, s["left"], budget)
+        r = nib_generate(nib, model, prompt, max_new, stop="\n", threads=threads)
+        pred = (r.get("text") or "").split("\n")[0]
+        return dict(s, left=None, pred=pred, em=exact_match(pred, s["target"]),
+                    es=edit_similarity(pred.strip(), s["target"].strip()))
+
+    with ThreadPoolExecutor(workers) as ex:
+        res = list(ex.map(one, samples))
+    return {"n": len(res), "em": 100 * sum(r["em"] for r in res) / max(1, len(res)),
+            "es": sum(r["es"] for r in res) / max(1, len(res))}, res
+
+
+def _fit_fim(tok, prefix, suffix, budget):
+    """Trim the prefix from the top and the suffix from the bottom (by lines) to fit ``budget`` tokens."""
+    def n(t):
+        return len(tok.encode(t, add_special_tokens=False).ids)
+    while n(prefix) + n(suffix) > budget:
+        if n(suffix) > budget // 3 and "\n" in suffix.rstrip("\n"):
+            suffix = suffix[:suffix.rstrip("\n").rfind("\n") + 1]
+        elif "\n" in prefix:
+            prefix = prefix[prefix.find("\n") + 1:]
+        else:
+            break
+    return prefix, suffix
+
+
+def run_infill(nib, model, tok, tasks, max_pos, mode="generate", max_new=48, workers=2, threads=1):
+    budget = max_pos - max_new - 4
+
+    def one(t):
+        prefix, suffix = _fit_fim(tok, t["prompt"], t["suffix"], budget)
+        if mode == "generate":
+            prompt = f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}"
+            r = nib_generate(nib, model, prompt, max_new, stop="\n", threads=threads)
+            text = r.get("text") or ""
+        else:
+            with tempfile.TemporaryDirectory() as td:
+                p = Path(td) / "task.py"
+                p.write_text(prefix + "\n" + suffix)
+                line = prefix.count("\n") + 1
+                r = nib_complete(nib, model, p, line, 1, max_new, threads=threads)
+                text = r.get("text") or ""
+        pred = text.split("\n")[0]
+        return dict(task_id=t["task_id"], pred=pred, target=t["canonical_solution"],
+                    em=exact_match(pred, t["canonical_solution"]))
+
+    with ThreadPoolExecutor(workers) as ex:
+        res = list(ex.map(one, tasks))
+    return {"n": len(res), "em": 100 * sum(r["em"] for r in res) / max(1, len(res))}, res
+
+
+def evaluate(model, corpus=None, humaneval_dir=None, nib=None, out=None, n_lines=200, n_infill=0,
+             infill_modes=("generate",), bpc_docs=60, workers=2, threads=1, seed=0, log=print):
+    from tokenizers import Tokenizer
+
+    model = Path(model)
+    tok = Tokenizer.from_file(str(model / "tokenizer.json"))
+    cfg = json.loads((model / "config.json").read_text())
+    max_pos = int(cfg.get("max_position_embeddings") or cfg.get("n_positions") or 512)
+    results = {"model": str(model), "max_position_embeddings": max_pos, "time": time.strftime("%Y-%m-%d %H:%M")}
+    t0 = time.time()
+    if corpus:
+        for lang in ("python", "rust"):
+            docs = load_heldout(corpus, lang)
+            if not docs:
+                continue
+            results[f"bpc_{lang}"] = bpc_onnx(model, docs, tok, max_pos, n_docs=bpc_docs, seed=seed, threads=2)
+            log(f"bpc {lang}: {results[f'bpc_{lang}']}")
+    nib = find_nib(nib)
+    results["nib"] = nib
+    if nib is None:
+        results["skipped"] = "no nib binary (build with cargo build --release, or set NIB_BIN)"
+        log(results["skipped"])
+    else:
+        if corpus and n_lines:
+            for lang in ("python", "rust"):
+                docs = load_heldout(corpus, lang)
+                samples = line_completion_samples(docs, n_lines, seed=seed)
+                summary, rows = run_line_completion(nib, model, tok, samples, max_pos, workers=workers,
+                                                    threads=threads)
+                results[f"line_{lang}"] = summary
+                results.setdefault("examples", {})[f"line_{lang}"] = rows[:20]
+                log(f"line completion {lang}: {summary}")
+        if humaneval_dir and n_infill != 0:
+            tasks = load_humaneval_infill(Path(humaneval_dir) / "HumanEval-SingleLineInfilling.jsonl.gz")
+            if n_infill > 0 and n_infill < len(tasks):
+                tasks = random.Random(seed).sample(tasks, n_infill)
+            for mode in infill_modes:
+                summary, rows = run_infill(nib, model, tok, tasks, max_pos, mode=mode, workers=workers,
+                                           threads=threads)
+                results[f"infill_{mode}"] = summary
+                results.setdefault("examples", {})[f"infill_{mode}"] = rows[:20]
+                log(f"HumanEval single-line infilling ({mode}): {summary}")
+    results["eval_seconds"] = round(time.time() - t0, 1)
+    if out:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.json").write_text(json.dumps(results, indent=1))
+        (out / "eval.md").write_text(table(results))
+    return results
+
+
+def table(r):
+    L = ["| metric | value |", "|---|---|"]
+    for lang in ("python", "rust"):
+        if f"bpc_{lang}" in r:
+            b = r[f"bpc_{lang}"]
+            L.append(f"| held-out bits/char, {lang} (onnxruntime, {b['tokens']} tokens) | {b['bpc']:.3f} |")
+    for lang in ("python", "rust"):
+        if f"line_{lang}" in r:
+            x = r[f"line_{lang}"]
+            L.append(f"| line completion {lang}, exact match (n={x['n']}, nib generate) | {x['em']:.1f}% |")
+            L.append(f"| line completion {lang}, edit similarity | {x['es']:.1f} |")
+    for mode in ("generate", "complete"):
+        if f"infill_{mode}" in r:
+            x = r[f"infill_{mode}"]
+            L.append(f"| HumanEval single-line infilling EM (n={x['n']}, nib {mode}) | {x['em']:.1f}% |")
+    if "skipped" in r:
+        L.append(f"| nib-based metrics | skipped: {r['skipped']} |")
+    return "\n".join(L) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Evaluate an exported nib model through nib's engine")
+    ap.add_argument("--model", required=True, help="exported model folder (model.onnx + tokenizer + config)")
+    ap.add_argument("--corpus", default=None, help="corpus folder with heldout.jsonl")
+    ap.add_argument("--humaneval", default=None, help="folder with HumanEval-SingleLineInfilling.jsonl.gz")
+    ap.add_argument("--nib", default=None, help="nib binary (default $NIB_BIN, target/release/nib)")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--lines", type=int, default=200, help="line-completion samples per language")
+    ap.add_argument("--infill", type=int, default=-1, help="HumanEval tasks (-1: all 1,033; 0: skip)")
+    ap.add_argument("--infill-modes", default="generate,complete")
+    ap.add_argument("--bpc-docs", type=int, default=60)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per nib process")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    r = evaluate(a.model, a.corpus, a.humaneval, a.nib, a.out, a.lines, a.infill,
+                 [m for m in a.infill_modes.split(",") if m], a.bpc_docs, a.workers, a.threads, a.seed)
+    print(table(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
