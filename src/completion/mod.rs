@@ -3,9 +3,11 @@
 //!
 //! Shared by `nib complete` and the language server, so both suggest the same.
 
+#[cfg(test)]
+mod golden;
 mod postprocess;
 
-pub use self::postprocess::{Mode, Shape, finish};
+pub use self::postprocess::{Lang, Mode, Shape, finish};
 
 use crate::engine::{
     CancelToken, Control, Engine, EngineError, GenerateOutput, GenerateRequest, Overflow,
@@ -120,7 +122,11 @@ pub fn complete_with(
         BudgetSplit::of(budget),
     )
     .map_err(|e| EngineError::BadOutput(format!("tokenizer: {e}")))?;
-    let shape = Shape::at(&ctx.prefix, &ctx.suffix);
+    let shape = Shape::new(
+        &ctx.prefix,
+        &ctx.suffix,
+        Lang::from_path(ctx.path.as_deref()),
+    );
     let request = GenerateRequest {
         prompt,
         max_tokens: if shape.mode == Mode::SingleLine {

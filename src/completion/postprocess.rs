@@ -1,6 +1,22 @@
 //! Turning raw model output into an insertable suggestion: the right extent
 //! (one line or a block), no repeat of the text after the cursor, brackets
 //! that fit the code around it.
+//!
+//! The rules, in order ([`finish`]):
+//! 1. cut at the first control character or U+FFFD (byte-level junk);
+//! 2. extent: single-line mode keeps the first line; multi-line mode keeps
+//!    lines until one dedents below the cursor's block, repeats the first
+//!    non-blank line after the cursor, or [`MAX_LINES`] is reached;
+//! 3. single-line: cut where the suggestion closes a bracket opened before
+//!    the cursor when the rest of the line closes it already, then drop an
+//!    end that repeats the start of the rest of the line;
+//! 4. cut before a closing bracket that closes nothing;
+//! 5. no doubled space after a cursor that follows a space; trailing
+//!    whitespace goes unless code follows the cursor; an empty result is
+//!    no suggestion.
+//!
+//! Brackets are counted outside string literals and line comments, found
+//! with a rough, language-aware scan ([`Lang`]).
 
 /// How much a suggestion may span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -8,25 +24,59 @@
 pub enum Mode {
     /// The rest of the current line.
     SingleLine,
-    /// A block: the cursor is on an empty line.
+    /// A block: the cursor is on an empty line, or at the end of a line
+    /// that opens a block.
     MultiLine,
 }
 
 /// Most lines a multi-line suggestion keeps.
 const MAX_LINES: usize = 16;
 
+/// Enough of a language to scan brackets: its comment and quote rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// `#` starts a comment (Python, shell, Ruby, TOML, YAML).
+    Hash,
+    /// `'` also starts lifetimes and labels (Rust).
+    Rust,
+    /// `//` comments, `'`, `"` and `` ` `` strings (C family, Go, JS/TS, ...).
+    #[default]
+    CLike,
+}
+
+impl Lang {
+    /// Guesses from a file name's extension.
+    pub fn from_path(path: Option<&str>) -> Self {
+        let ext = path
+            .and_then(|p| p.rsplit_once('.'))
+            .map(|(_, e)| e.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("py" | "pyi" | "sh" | "bash" | "rb" | "toml" | "yaml" | "yml" | "r" | "pl") => {
+                Self::Hash
+            }
+            Some("rs") => Self::Rust,
+            _ => Self::CLike,
+        }
+    }
+}
+
 /// The code around the cursor that shapes a suggestion.
 #[derive(Debug, Clone)]
 pub struct Shape {
     pub mode: Mode,
+    lang: Lang,
     /// Indentation (in columns) of the block the cursor is in.
     indent: usize,
+    /// Text before the cursor on its line.
+    line_before: String,
     /// Text after the cursor up to the end of its line.
     rest_of_line: String,
     /// The first non-blank line after the cursor's line, trimmed.
     next_line: Option<String>,
-    /// Brackets opened before the cursor and not yet closed.
-    open: Vec<char>,
+    /// That line's indentation.
+    next_indent: usize,
+    /// Scanner state at the cursor: open brackets and string.
+    scan: Scan,
 }
 
 fn indent_of(line: &str) -> usize {
@@ -44,41 +94,99 @@ fn closer(open: char) -> char {
     }
 }
 
-/// Brackets left open by `text`, innermost last. Strings are skipped roughly:
-/// a quote toggles until the same quote on the same line.
-fn open_brackets(text: &str, mut stack: Vec<char>) -> (Vec<char>, Option<usize>) {
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q || c == '\n' {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '"' | '\'' | '`' => quote = Some(c),
-            '(' | '[' | '{' => stack.push(c),
-            ')' | ']' | '}' => {
-                if stack.last().map(|&o| closer(o)) == Some(c) {
-                    stack.pop();
-                } else {
-                    // A closer with nothing to close: where the text stops fitting.
-                    return (stack, Some(i));
+/// A rough lexer state: brackets opened and not closed (innermost last),
+/// and whether we are inside a string or a line comment.
+#[derive(Debug, Clone, Default)]
+struct Scan {
+    stack: Vec<char>,
+    quote: Option<char>,
+    escaped: bool,
+    comment: bool,
+}
+
+/// Where scanning a suggestion stopped fitting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// A closer that matches no open bracket, at this byte.
+    Unmatched(usize),
+    /// A closer of a bracket opened before the suggestion, at this byte.
+    ClosesOuter(usize, char),
+}
+
+impl Scan {
+    /// Feeds `text`. In a prefix (`outer = None`) unmatched closers are
+    /// skipped; in a suggestion the first one that does not fit stops the
+    /// scan, as does closing one of the first `outer` brackets.
+    fn feed(&mut self, text: &str, lang: Lang, outer: Option<usize>) -> Option<Stop> {
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == '\n' {
+                self.comment = false;
+                self.escaped = false;
+                // Strings other than template literals end at the line's end.
+                if self.quote != Some('`') {
+                    self.quote = None;
                 }
+                continue;
             }
-            _ => {}
+            if self.comment {
+                continue;
+            }
+            if let Some(q) = self.quote {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == '\\' {
+                    self.escaped = true;
+                } else if c == q {
+                    self.quote = None;
+                }
+                continue;
+            }
+            let next = chars.peek().map(|&(_, n)| n);
+            match c {
+                '#' if lang == Lang::Hash => self.comment = true,
+                '/' if next == Some('/') => self.comment = true,
+                '\'' if lang == Lang::Rust && !rust_char_literal(&text[i..]) => {}
+                '"' | '\'' | '`' => self.quote = Some(c),
+                '(' | '[' | '{' => self.stack.push(c),
+                ')' | ']' | '}' => {
+                    let depth = self.stack.len();
+                    if self.stack.last().map(|&o| closer(o)) == Some(c) {
+                        if let Some(outer) = outer
+                            && depth <= outer
+                        {
+                            return Some(Stop::ClosesOuter(i, c));
+                        }
+                        self.stack.pop();
+                    } else if outer.is_some() {
+                        return Some(Stop::Unmatched(i));
+                    }
+                }
+                _ => {}
+            }
         }
+        None
     }
-    (stack, None)
+}
+
+/// Whether a `'` at the start of `text` opens a Rust char literal (`'a'`,
+/// `'\n'`, `'\u{1F600}'`) rather than a lifetime or label (`'a`, `'static`).
+fn rust_char_literal(text: &str) -> bool {
+    let mut chars = text.chars().skip(1);
+    match chars.next() {
+        Some('\\') => true,
+        Some(_) => chars.next() == Some('\''),
+        None => false,
+    }
 }
 
 impl Shape {
+    /// The shape at a cursor between `prefix` and `suffix`, for C-like code.
     pub fn at(prefix: &str, suffix: &str) -> Self {
+        Self::new(prefix, suffix, Lang::default())
+    }
+
+    pub fn new(prefix: &str, suffix: &str, lang: Lang) -> Self {
         let line_before = prefix.rsplit('\n').next().unwrap_or("");
         let rest_of_line = suffix
             .split('\n')
@@ -86,8 +194,11 @@ impl Shape {
             .unwrap_or("")
             .trim_end_matches('\r')
             .to_owned();
-        let blank_line = line_before.trim().is_empty() && rest_of_line.trim().is_empty();
-        let mode = if blank_line {
+        let rest_blank = rest_of_line.trim().is_empty();
+        let blank_line = line_before.trim().is_empty() && rest_blank;
+        // At the end of `def f():` or `fn f() {`: the suggestion is the block.
+        let opens_here = rest_blank && ends_with_block_opener(line_before);
+        let mode = if blank_line || opens_here {
             Mode::MultiLine
         } else {
             Mode::SingleLine
@@ -99,33 +210,35 @@ impl Shape {
                 .trim_end_matches([' ', '\t'])
                 .trim_end_matches(['\n', '\r']);
             let previous = previous.rsplit('\n').next().unwrap_or("");
-            let opens_block = previous.trim_end().ends_with([':', '{', '(', '[']);
-            if opens_block {
+            if ends_with_block_opener(previous) {
                 indent_of(line_before).max(indent_of(previous) + 1)
             } else {
                 indent_of(line_before)
             }
+        } else if opens_here {
+            indent_of(line_before) + 1
         } else {
             indent_of(line_before)
         };
-        let next_line = suffix
-            .split('\n')
-            .skip(1)
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(str::to_owned);
+        let next_raw = suffix.split('\n').skip(1).find(|l| !l.trim().is_empty());
+        let next_line = next_raw.map(|l| l.trim().to_owned());
+        let next_indent = next_raw.map_or(0, indent_of);
         // Only the recent past matters for brackets, and it bounds the work.
         let mut start = prefix.len().saturating_sub(4000);
         while !prefix.is_char_boundary(start) {
             start += 1;
         }
-        let (open, _) = open_brackets(&prefix[start..], Vec::new());
+        let mut scan = Scan::default();
+        scan.feed(&prefix[start..], lang, None);
         Self {
             mode,
+            lang,
             indent,
+            line_before: line_before.to_owned(),
             rest_of_line,
             next_line,
-            open,
+            next_indent,
+            scan,
         }
     }
 
@@ -133,14 +246,16 @@ impl Shape {
     /// generation may stop.
     pub fn is_complete(&self, text: &str) -> bool {
         match self.mode {
-            Mode::SingleLine => {
-                text.trim_start_matches('\n').contains('\n') || text.starts_with('\n')
-            }
+            Mode::SingleLine => text.contains('\n'),
             Mode::MultiLine => {
                 let lines: Vec<&str> = text.split('\n').collect();
                 // The last line may still be growing; judge only finished ones.
                 let finished = &lines[..lines.len().saturating_sub(1)];
-                finished.len() >= MAX_LINES || finished.iter().skip(1).any(|l| self.leaves_block(l))
+                finished.len() > MAX_LINES
+                    || finished
+                        .iter()
+                        .skip(1)
+                        .any(|l| self.leaves_block(l) || self.repeats_suffix(l))
             }
         }
     }
@@ -148,23 +263,74 @@ impl Shape {
     fn leaves_block(&self, line: &str) -> bool {
         !line.trim().is_empty() && indent_of(line) < self.indent
     }
+
+    /// A line with code (not only closers) equal to the next line after the cursor.
+    fn repeats_suffix(&self, line: &str) -> bool {
+        line.chars().any(char::is_alphanumeric)
+            && self
+                .next_line
+                .as_deref()
+                .is_some_and(|next| line.trim() == next)
+    }
+
+    /// Whether `line`, which leaves the block, only closes a bracket that
+    /// `kept` (the suggestion so far) leaves open and the code after the
+    /// cursor does not close at that indentation: the suggestion needs it.
+    fn needs_closer(&self, kept: &str, line: &str) -> bool {
+        let t = line.trim();
+        let Some(first) = t.chars().next() else {
+            return false;
+        };
+        if !t.chars().all(|c| ")]};,".contains(c)) {
+            return false;
+        }
+        let mut scan = self.scan.clone();
+        scan.feed(kept, self.lang, None);
+        let closes_open = scan.stack.last().map(|&o| closer(o)) == Some(first);
+        let suffix_closes = self
+            .next_line
+            .as_deref()
+            .is_some_and(|n| n.starts_with(first))
+            && self.next_indent == indent_of(line);
+        closes_open && !suffix_closes
+    }
+}
+
+fn ends_with_block_opener(line: &str) -> bool {
+    let t = line.trim_end();
+    // A comment that ends in ':' or '{' opens nothing.
+    !t.trim_start().starts_with(['#', '/']) && t.ends_with([':', '{'])
 }
 
 /// The suggestion to show for raw model output, or `None` when nothing is
 /// worth showing.
 pub fn finish(raw: &str, shape: &Shape) -> Option<String> {
+    let raw = match raw
+        .find(|c: char| (c.is_control() && !matches!(c, '\n' | '\t' | '\r')) || c == '\u{FFFD}')
+    {
+        Some(i) => &raw[..i],
+        None => raw,
+    };
     let mut text = match shape.mode {
-        Mode::SingleLine => raw
-            .split('\n')
-            .next()
-            .unwrap_or("")
-            .trim_end_matches('\r')
-            .to_owned(),
+        Mode::SingleLine => {
+            let line = raw.split('\n').next().unwrap_or("").trim_end_matches('\r');
+            let line = cut_at_outer_close(line, shape);
+            remove_suffix_overlap(line, shape)
+        }
         Mode::MultiLine => cut_block(raw, shape),
     };
-    text = remove_suffix_overlap(&text, shape);
-    text = balance(&text, shape);
-    let text = text.trim_end().to_owned();
+    text = cut_unmatched(&text, shape);
+    if shape.line_before.ends_with([' ', '\t']) && !shape.line_before.trim().is_empty() {
+        text = text.trim_start_matches([' ', '\t']).to_owned();
+    }
+    // Spaces before text that follows the cursor may be meant (`"a |"`),
+    // unless that text starts with its own.
+    if shape.mode == Mode::MultiLine
+        || shape.rest_of_line.trim().is_empty()
+        || shape.rest_of_line.starts_with([' ', '\t'])
+    {
+        text = text.trim_end().to_owned();
+    }
     if text.trim().is_empty() {
         None
     } else {
@@ -177,16 +343,13 @@ fn cut_block(raw: &str, shape: &Shape) -> String {
     let mut kept: Vec<&str> = Vec::new();
     for (i, line) in raw.split('\n').enumerate() {
         let line = line.trim_end_matches('\r');
-        if i > 0 && shape.leaves_block(line) {
+        if i > 0 && shape.repeats_suffix(line) {
             break;
         }
-        // The model went on to write what already follows the cursor.
-        if i > 0
-            && shape
-                .next_line
-                .as_deref()
-                .is_some_and(|next| line.trim() == next)
-        {
+        if i > 0 && shape.leaves_block(line) {
+            if kept.len() < MAX_LINES && shape.needs_closer(&kept.join("\n"), line) {
+                kept.push(line);
+            }
             break;
         }
         if kept.len() == MAX_LINES {
@@ -200,49 +363,55 @@ fn cut_block(raw: &str, shape: &Shape) -> String {
     kept.join("\n")
 }
 
+/// In `foo(|)`, a suggestion `a, b) + c` closes the call the rest of the
+/// line already closes: keep `a, b`.
+fn cut_at_outer_close<'a>(text: &'a str, shape: &Shape) -> &'a str {
+    let mut scan = shape.scan.clone();
+    let outer = scan.stack.len();
+    if let Some(Stop::ClosesOuter(i, c)) = scan.feed(text, shape.lang, Some(outer))
+        && shape.rest_of_line.trim_start().starts_with(c)
+    {
+        return &text[..i];
+    }
+    text
+}
+
 /// Drops the end of `text` where it repeats the start of the rest of the line
-/// (`foo(|)` completed as `a, b)` becomes `a, b`).
+/// (`print("|")` completed as `hi")` becomes `hi`).
 fn remove_suffix_overlap(text: &str, shape: &Shape) -> String {
-    let rest = shape.rest_of_line.trim_end();
-    if rest.is_empty() || shape.mode == Mode::MultiLine {
+    let trimmed = text.trim_end();
+    let rest = shape.rest_of_line.trim();
+    if rest.is_empty() {
         return text.to_owned();
     }
+    let depth = |text: &str| {
+        let mut scan = shape.scan.clone();
+        scan.feed(text, shape.lang, None);
+        scan.stack.len()
+    };
+    // Brackets open at the cursor may close in the overlap; the
+    // suggestion's own may not.
+    let full = depth(trimmed).max(shape.scan.stack.len());
+    // The overlap may not take away closers of brackets the suggestion opened.
     let longest = (1..=rest.len())
         .rev()
         .filter(|&k| rest.is_char_boundary(k))
-        .find(|&k| text.trim_end().ends_with(&rest[..k]))
+        .filter(|&k| trimmed.ends_with(&rest[..k]))
+        .find(|&k| depth(&trimmed[..trimmed.len() - k]) <= full)
         .unwrap_or(0);
-    let trimmed = text.trim_end();
+    if longest == 0 {
+        return text.to_owned();
+    }
     trimmed[..trimmed.len() - longest].to_owned()
 }
 
-/// Cuts the suggestion before a closing bracket that closes nothing, and
-/// before closers the rest of the line already has.
-fn balance(text: &str, shape: &Shape) -> String {
-    let (_, bad) = open_brackets(text, shape.open.clone());
-    let text = match bad {
-        Some(i) => &text[..i],
-        None => text,
-    };
-    if shape.mode == Mode::SingleLine {
-        // Closers at the end of the suggestion that the rest of the line starts with are duplicates.
-        let rest: Vec<char> = shape
-            .rest_of_line
-            .trim_start()
-            .chars()
-            .take_while(|c| ")]}".contains(*c))
-            .collect();
-        let mut out = text.trim_end().to_owned();
-        for c in rest {
-            if out.ends_with(c) {
-                out.pop();
-            } else {
-                break;
-            }
-        }
-        return out;
+/// Cuts the suggestion before a closing bracket that closes nothing.
+fn cut_unmatched(text: &str, shape: &Shape) -> String {
+    let mut scan = shape.scan.clone();
+    match scan.feed(text, shape.lang, Some(0)) {
+        Some(Stop::Unmatched(i)) => text[..i].to_owned(),
+        _ => text.to_owned(),
     }
-    text.to_owned()
 }
 
 #[cfg(test)]
@@ -264,11 +433,40 @@ mod tests {
     #[test]
     fn overlap_with_the_rest_of_the_line_is_removed() {
         assert_eq!(check("print(", ")\n", "\"hi\")").as_deref(), Some("\"hi\""));
+        assert_eq!(check("s = \"", "\"\n", "abc\"").as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn closing_what_the_line_closes_is_cut() {
+        assert_eq!(
+            check("print(", ")\n", "\"hi\") + 1").as_deref(),
+            Some("\"hi\"")
+        );
+        // Without a closer after the cursor the suggestion may close it.
+        assert_eq!(check("print(", "\n", "\"hi\")").as_deref(), Some("\"hi\")"));
     }
 
     #[test]
     fn unmatched_closer_is_cut() {
         assert_eq!(check("x = ", "\n", "a + b) * 2").as_deref(), Some("a + b"));
+    }
+
+    #[test]
+    fn brackets_in_strings_and_comments_do_not_count() {
+        assert_eq!(
+            check("f(\"(\", ", ")\n", "x)").as_deref(),
+            Some("x"),
+            "the ( in the string is not open"
+        );
+        assert_eq!(check("x = 1 // (\ny = ", "\n", "2)").as_deref(), Some("2"));
+        let rust = Shape::new(
+            "fn f<'a>(x: &'a str) -> &'a str {\n    g(",
+            ")\n",
+            Lang::Rust,
+        );
+        assert_eq!(finish("x) + 1", &rust).as_deref(), Some("x"));
+        let py = Shape::new("# don't (\nx = f(", ")\n", Lang::Hash);
+        assert_eq!(finish("1)", &py).as_deref(), Some("1"));
     }
 
     #[test]
@@ -282,8 +480,31 @@ mod tests {
     }
 
     #[test]
+    fn a_block_opener_at_the_cursor_gets_a_block() {
+        let shape = Shape::new("def f(x):", "\n\nprint(f(1))\n", Lang::Hash);
+        assert_eq!(shape.mode, Mode::MultiLine);
+        assert_eq!(
+            finish("\n    return x\nprint(1)", &shape).as_deref(),
+            Some("\n    return x")
+        );
+    }
+
+    #[test]
+    fn junk_bytes_end_the_suggestion() {
+        assert_eq!(check("x = ", "\n", "ab\u{13}cd").as_deref(), Some("ab"));
+        assert_eq!(check("x = ", "\n", "ab\u{FFFD}").as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn no_double_space_after_a_space() {
+        assert_eq!(check("x = ", "\n", " 5").as_deref(), Some("5"));
+        assert_eq!(check("x =", "\n", " 5").as_deref(), Some(" 5"));
+    }
+
+    #[test]
     fn empty_suggestions_are_dropped() {
         assert_eq!(check("x = ", "\n", "\n"), None);
         assert_eq!(check("x = ", "\n", "   "), None);
+        assert_eq!(check("x = ", "\n", ""), None);
     }
 }

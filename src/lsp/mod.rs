@@ -31,10 +31,13 @@ pub mod worker;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
+use tower::Service;
+use tower_lsp_server::jsonrpc::Request;
 use tower_lsp_server::{LspService, Server};
 
 pub use self::config::Config;
@@ -105,10 +108,42 @@ where
             .finish();
     Server::new(input, output, socket)
         .concurrency_level(CONCURRENCY)
-        .serve(service)
+        .serve(EmptyParamsAsNone(service))
         .await;
     scheduler.shutdown();
     Ok(server::clean_exit(&shutdown))
+}
+
+/// Lets requests without parameters (`nib/status`) also arrive with `{}`,
+/// `[]` or `null`, which some clients send (Neovim sends `{}`).
+struct EmptyParamsAsNone<S>(S);
+
+impl<S: Service<Request>> Service<Request> for EmptyParamsAsNone<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let empty = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => true,
+            serde_json::Value::Object(m) => m.is_empty(),
+            serde_json::Value::Array(a) => a.is_empty(),
+            _ => false,
+        };
+        if request.method() == "nib/status" && request.params().is_some_and(empty) {
+            let (method, id, _) = request.into_parts();
+            let mut builder = Request::build(method);
+            if let Some(id) = id {
+                builder = builder.id(id);
+            }
+            return self.0.call(builder.finish());
+        }
+        self.0.call(request)
+    }
 }
 
 /// Loads models with ONNX Runtime; the default model when none is set.
