@@ -417,7 +417,7 @@ def train(args, model=None, stream_factory=None, log=print):
             loss = torch.nn.functional.cross_entropy(
                 logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
             (loss / args.grad_accum).backward()
-            loss_acc += float(loss) / args.grad_accum
+            loss_acc += float(loss.detach()) / args.grad_accum
             n_tok = int((labels[:, 1:] != -100).sum())
             state["tokens"] += n_tok
             tok_log += x.numel()
