@@ -308,6 +308,28 @@ def collect_pypi(work: Path, log=print):
         yield pkg.lower().replace("_", "-"), ver, lic, files
 
 
+def collect_site_packages(sp: Path, log=print):
+    """Python sources of the distributions installed in a site-packages folder (RECORD lists their files)."""
+    for di in sorted(Path(sp).glob("*.dist-info")):
+        try:
+            meta = (di / "METADATA").read_text(errors="replace")
+            rec = (di / "RECORD").read_text(errors="replace")
+        except OSError:
+            continue
+        stem = di.name[: -len(".dist-info")]
+        name, _, ver = stem.partition("-")
+        files = []
+        for line in rec.splitlines():
+            path = line.split(",")[0]
+            if not path.endswith(".py") or path.startswith("..") or ".dist-info/" in path:
+                continue
+            try:
+                files.append((path, (Path(sp) / path).read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError):
+                continue
+        yield name.lower().replace("_", "-"), ver, wheel_licence(meta), files
+
+
 # --------------------------------------------------------------------------- split
 
 def split_by_package(packages, heldout_frac=0.08, seed=0, min_heldout=1):
@@ -332,7 +354,7 @@ def split_by_package(packages, heldout_frac=0.08, seed=0, min_heldout=1):
 # --------------------------------------------------------------------------- build
 
 def build(work: Path, out: Path, max_pkg_bytes=1_500_000, heldout_frac=0.08, seed=0,
-          near_threshold=0.85, log=print, sources=None):
+          near_threshold=0.85, log=print, sources=None, near_dedup=True):
     """Collect, filter, dedup and split. ``sources`` overrides the collectors (tests)."""
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -376,7 +398,10 @@ def build(work: Path, out: Path, max_pkg_bytes=1_500_000, heldout_frac=0.08, see
         seen.add(k)
         uniq.append(d)
     # near dedup
-    keep = near_dup_filter([d.text for d in uniq], threshold=near_threshold, hasher=MinHasher(num_perm=64))
+    if near_dedup:
+        keep = near_dup_filter([d.text for d in uniq], threshold=near_threshold, hasher=MinHasher(num_perm=64))
+    else:
+        keep = [True] * len(uniq)
     stats["file_dropped_near_dup"] += len(uniq) - sum(keep)
     docs = [d for d, k in zip(uniq, keep) if k]
     log(f"after dedup {len(docs)} files")
@@ -482,6 +507,9 @@ def main(argv=None):
     ap.add_argument("--heldout-frac", type=float, default=0.08)
     ap.add_argument("--tokenizer", default=None, help="tokenizer.json for token counts in the data card")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--site-packages", default=None,
+                    help="build from the distributions installed here (Python only) instead of the downloads")
+    ap.add_argument("--no-near-dedup", action="store_true", help="exact dedup only (fast, for big local trees)")
     a = ap.parse_args(argv)
     work = Path(a.work)
     out = Path(a.out) if a.out else work / "corpus"
@@ -492,7 +520,11 @@ def main(argv=None):
         fetch_crates(work, crates)
         fetch_pypi(work, pypi)
     if a.step in ("build", "all"):
-        info, stats = build(work, out, a.max_pkg_bytes, a.heldout_frac, a.seed)
+        sources = None
+        if a.site_packages:
+            sources = [("python", collect_site_packages(Path(a.site_packages)))]
+        info, stats = build(work, out, a.max_pkg_bytes, a.heldout_frac, a.seed, sources=sources,
+                            near_dedup=not a.no_near_dedup)
         write_data_card(out, info, stats, a.tokenizer)
     if a.step == "card":
         info = json.loads((out / "packages.json").read_text())

@@ -66,7 +66,7 @@ def torch_greedy(hf_dir, prompts, max_new_tokens):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(hf_dir)
-    model = AutoModelForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
     eos = model.config.eos_token_id
     outs = []
     for p in prompts:

@@ -327,12 +327,12 @@ def train(args, model=None, stream_factory=None, log=print):
     state = {"step": 0, "tokens": 0, "elapsed": 0.0, "cursor": [0, 0], "best_heldout": None}
     ckpt = out / "ckpt"
     if ckpt.exists() and not args.no_resume:
-        model = LlamaForCausalLM.from_pretrained(ckpt, torch_dtype=torch.float32)
+        model = LlamaForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
         state = json.loads((ckpt / "state.json").read_text())
         log(f"resuming from {ckpt} at step {state['step']}")
     elif model is None:
         if args.init_from:
-            model = LlamaForCausalLM.from_pretrained(args.init_from, torch_dtype=torch.float32)
+            model = LlamaForCausalLM.from_pretrained(args.init_from, dtype=torch.float32)
         else:
             cfg = make_config(tok.get_vocab_size(), args.hidden, args.layers, args.heads, args.kv_heads,
                               args.intermediate or int(args.hidden * 8 / 3 / 32 + 0.999) * 32, args.seq_len,
@@ -350,13 +350,14 @@ def train(args, model=None, stream_factory=None, log=print):
         fwd = torch.compile(model)
 
     heldout = []
-    if args.corpus and (Path(args.corpus) / "heldout.jsonl").exists() and args.eval_every > 0:
-        heldout = heldout_batches(load_docs(Path(args.corpus) / "heldout.jsonl"), tok, args.seq_len,
+    corpora = [args.corpus] if isinstance(args.corpus, (str, Path)) else list(args.corpus or [])
+    if corpora and (Path(corpora[0]) / "heldout.jsonl").exists() and args.eval_every > 0:
+        heldout = heldout_batches(load_docs(Path(corpora[0]) / "heldout.jsonl"), tok, args.seq_len,
                                   n_seqs=args.eval_seqs)
     if stream_factory is None:
-        docs = load_docs(Path(args.corpus) / "train.jsonl", args.max_docs)
-        texts = [d["text"] for d in docs]
-        del docs
+        texts = []
+        for c in corpora:
+            texts += [d["text"] for d in load_docs(Path(c) / "train.jsonl", args.max_docs)]
         stream = PackedStream(texts, tok, args.seq_len, args.batch_size, args.fim_rate, args.spm_rate,
                               args.line_rate, seed=args.seed, cursor=state["cursor"])
         log(f"data: {len(stream.pieces)} pieces from {len(texts)} documents")
@@ -413,7 +414,14 @@ def train(args, model=None, stream_factory=None, log=print):
             x = x.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                logits = fwd(input_ids=x).logits
+                try:
+                    logits = fwd(input_ids=x).logits
+                except Exception as e:  # noqa: BLE001 - torch.compile failures: fall back to eager
+                    if fwd is model:
+                        raise
+                    log(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); continuing eager")
+                    fwd = model
+                    logits = fwd(input_ids=x).logits
             loss = torch.nn.functional.cross_entropy(
                 logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
             (loss / args.grad_accum).backward()
@@ -449,7 +457,9 @@ def train(args, model=None, stream_factory=None, log=print):
     final = out / "final"
     if final.exists():
         shutil.rmtree(final)
-    model.save_pretrained(final, safe_serialization=True)
+    if args.final_dtype == "bf16":  # smaller files to bring back from a GPU machine
+        model.to(torch.bfloat16)
+    model.save_pretrained(final, safe_serialization=True, max_shard_size=args.max_shard_size)
     copy_tokenizer(args.tokenizer, final)
     summary = dict(step=step, tokens=state["tokens"], elapsed_s=round(time.time() - t_start, 1),
                    params=n_params, final_eval=final_eval, device=str(device), amp=str(amp),
@@ -484,11 +494,14 @@ def add_common_args(ap):
     ap.add_argument("--ckpt-minutes", type=float, default=5)
     ap.add_argument("--no-resume", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-shard-size", default="16MB", help="safetensors shard size of the final weights")
+    ap.add_argument("--final-dtype", default="fp32", choices=["fp32", "bf16"], help="dtype of OUT/final weights")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Pretrain nib's Llama code model")
-    ap.add_argument("--corpus", required=True, help="folder with train.jsonl / heldout.jsonl")
+    ap.add_argument("--corpus", required=True, nargs="+",
+                    help="folder(s) with train.jsonl (and heldout.jsonl, taken from the first)")
     add_common_args(ap)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
