@@ -24,6 +24,7 @@ fn request(prompt: Vec<u32>, max_tokens: usize) -> GenerateRequest {
         stop: Vec::new(),
         stop_tokens: Vec::new(),
         overflow: Overflow::Error,
+        ignore_eos: false,
     }
 }
 
@@ -189,4 +190,30 @@ fn tokens_outside_the_vocabulary_are_rejected() {
     engine
         .generate(&request(prompt, 2), &mut RunToEnd)
         .expect("still works");
+}
+
+#[test]
+fn streamed_text_equals_the_full_decode() {
+    let samples = [
+        "fn main() { println!(\"héllo wörld 🎉\"); }",
+        "# 日本語のコメント\nx = '∑' * 3\n",
+        "  indented\r\n\ttabs",
+    ];
+    for name in ["llama", "gpt2", "qwen2", "gpt_bigcode"] {
+        let tokenizer = nib::model::Tokenizer::load(&common::fixture(name)).expect("tokenizer");
+        for sample in samples {
+            let ids = tokenizer.encode(sample).expect("encode");
+            let mut stream = nib::model::TextStream::default();
+            let mut last = String::new();
+            for &id in &ids {
+                let text = stream.push(&tokenizer, id).to_owned();
+                assert!(
+                    text.starts_with(&last),
+                    "{name}: streamed text changed what it had shown"
+                );
+                last = text;
+            }
+            assert_eq!(last, tokenizer.decode(&ids), "{name}: {sample:?}");
+        }
+    }
 }

@@ -32,6 +32,9 @@ pub struct GenerateArgs {
     /// Stop when the output contains this text (repeatable).
     #[arg(long)]
     stop: Vec<String>,
+    /// Generate exactly --max-tokens tokens, past any end-of-text (for benchmarks).
+    #[arg(long)]
+    ignore_eos: bool,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -87,6 +90,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         stop: args.stop,
         stop_tokens: Vec::new(),
         overflow: Overflow::Error,
+        ignore_eos: args.ignore_eos,
     };
     let out = engine.generate(&request, &mut RunToEnd)?;
     match args.format {

@@ -16,7 +16,9 @@ use super::{
     Control, Engine, EngineError, FinishReason, GenerateOutput, GenerateRequest, Overflow, Timings,
     ms,
 };
-use crate::model::{ModelConfig, ModelError, ModelFiles, ModelInfo, NibSettings, Tokenizer};
+use crate::model::{
+    ModelConfig, ModelError, ModelFiles, ModelInfo, NibSettings, TextStream, Tokenizer,
+};
 use crate::prompt::FimTokens;
 
 /// Most logits one prefill call may produce; longer prompts run in chunks so
@@ -363,39 +365,52 @@ impl OrtEngine {
         started: Instant,
     ) -> Result<LoopResult, EngineError> {
         let mut sampler = Sampler::new(request.sampling);
-        let mut tokens: Vec<u32> = Vec::new();
-        let mut text = String::new();
         if max_new == 0 {
-            return Ok((tokens, text, FinishReason::Length, None));
+            return Ok((Vec::new(), String::new(), FinishReason::Length, None));
         }
         if !control.keep_going("") {
-            return Ok((tokens, text, FinishReason::Cancelled, None));
+            return Ok((Vec::new(), String::new(), FinishReason::Cancelled, None));
         }
         let done_len = cache.len();
         let mut logits = self.prefill(cache, &prompt[done_len..])?;
         let mut first_token_at = None;
+        let mut stream = TextStream::default();
+        let finish = |tokenizer: &Tokenizer, stream: TextStream, reason, at| {
+            let tokens = stream.into_tokens();
+            // The exact text of all tokens, cut at the stop the stream saw.
+            let mut text = tokenizer.decode(&tokens);
+            if let Some(cut) = earliest_stop(&text, &request.stop) {
+                text.truncate(cut);
+            }
+            Ok((tokens, text, reason, at))
+        };
         loop {
             let next = sampler.sample(&logits) as u32;
             first_token_at.get_or_insert_with(|| started.elapsed());
-            if self.info.eos_token_ids.contains(&next) || request.stop_tokens.contains(&next) {
-                return Ok((tokens, text, FinishReason::Eos, first_token_at));
+            let is_eos = self.info.eos_token_ids.contains(&next) && !request.ignore_eos;
+            if is_eos || request.stop_tokens.contains(&next) {
+                return finish(&self.tokenizer, stream, FinishReason::Eos, first_token_at);
             }
-            tokens.push(next);
-            text = self.tokenizer.decode(&tokens);
-            if let Some(cut) = earliest_stop(&text, &request.stop) {
-                text.truncate(cut);
-                return Ok((tokens, text, FinishReason::Stop, first_token_at));
+            let text = stream.push(&self.tokenizer, next);
+            if earliest_stop(text, &request.stop).is_some() {
+                return finish(&self.tokenizer, stream, FinishReason::Stop, first_token_at);
             }
-            if !control.keep_going(&text) {
-                return Ok((tokens, text, FinishReason::Cancelled, first_token_at));
+            if !control.keep_going(text) {
+                return finish(
+                    &self.tokenizer,
+                    stream,
+                    FinishReason::Cancelled,
+                    first_token_at,
+                );
             }
-            if tokens.len() >= max_new {
-                let reason = if tokens.len() >= request.max_tokens {
+            let generated = stream.tokens().len();
+            if generated >= max_new {
+                let reason = if generated >= request.max_tokens {
                     FinishReason::MaxTokens
                 } else {
                     FinishReason::Length
                 };
-                return Ok((tokens, text, reason, first_token_at));
+                return finish(&self.tokenizer, stream, reason, first_token_at);
             }
             logits = self.step(cache, &[next])?;
         }

@@ -41,6 +41,8 @@ pub struct GenerateRequest {
     /// When the prompt does not fit the context window: drop tokens from the
     /// left (completions) or fail (raw generation).
     pub overflow: Overflow,
+    /// Keep generating past EOS (benchmarks that need a fixed length).
+    pub ignore_eos: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use self::config::{ModelConfig, NibSettings};
-pub use self::tokenizer::Tokenizer;
+pub use self::tokenizer::{TextStream, Tokenizer};
 use crate::prompt::FimStyle;
 
 #[derive(Debug, thiserror::Error)]

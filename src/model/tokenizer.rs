@@ -110,3 +110,46 @@ impl Tokenizer {
             .collect()
     }
 }
+
+/// Text of a growing token sequence, decoded a few tokens at a time.
+///
+/// Decoding everything after every token costs O(n) per step; this decodes
+/// only a window that starts one token back (so merges and leading-space
+/// rules see their left context) and holds back text that ends in an
+/// incomplete UTF-8 sequence. Call [`Tokenizer::decode`] on the whole
+/// sequence for the exact final text.
+#[derive(Debug, Default)]
+pub struct TextStream {
+    tokens: Vec<u32>,
+    prefix_offset: usize,
+    read_offset: usize,
+    text: String,
+}
+
+impl TextStream {
+    /// Adds a token and returns the text so far.
+    pub fn push(&mut self, tokenizer: &Tokenizer, id: u32) -> &str {
+        self.tokens.push(id);
+        let before = tokenizer.decode(&self.tokens[self.prefix_offset..self.read_offset]);
+        let now = tokenizer.decode(&self.tokens[self.prefix_offset..]);
+        if !now.starts_with(&before) {
+            // The window re-decoded differently: take the whole sequence.
+            self.text = tokenizer.decode(&self.tokens);
+            self.prefix_offset = self.tokens.len().saturating_sub(1);
+            self.read_offset = self.tokens.len();
+        } else if now.len() > before.len() && !now.ends_with('\u{FFFD}') {
+            self.text.push_str(&now[before.len()..]);
+            self.prefix_offset = self.read_offset;
+            self.read_offset = self.tokens.len();
+        }
+        &self.text
+    }
+
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    pub fn into_tokens(self) -> Vec<u32> {
+        self.tokens
+    }
+}

@@ -1,0 +1,204 @@
+"""Engine benchmark: nib against onnxruntime-genai and transformers.
+
+Runs the three on the same weights and prompt (512 tokens of a real source
+file by default) on the CPU and prints a markdown table; full numbers go to
+bench/out/engine.json. nib's own numbers come from `cargo bench --bench
+engine`, which also measures the completion after one typed character.
+
+    .venv/bin/python bench/engine.py [--model models/default] [--threads 2]
+
+The comparison needs the model's PyTorch weights (--hf DIR). Without them the
+script builds a model with the same config.json and random weights: speed
+depends on the shapes, not the values, and every engine is forced to generate
+the same number of tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+
+
+def run_nib(model: pathlib.Path, args) -> dict:
+    cmd = [
+        "cargo", "bench", "--quiet", "--bench", "engine", "--",
+        "--model", str(model), "--prompt-tokens", str(args.prompt_tokens),
+        "--new-tokens", str(args.new_tokens), "--threads", str(args.threads),
+        "--repeat", str(args.repeat), "--source", str(args.source),
+    ]
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return json.loads(out[out.index("{"):])
+
+
+def comparison_model(model: pathlib.Path, hf: pathlib.Path | None) -> tuple[pathlib.Path, pathlib.Path]:
+    """An fp32 optimum export plus the PyTorch weights it came from."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    target = OUT / f"cmp-{model.name}"
+    hf_dir = target / "hf"
+    onnx_dir = target / "onnx"
+    if (onnx_dir / "model.onnx").exists():
+        return hf_dir, onnx_dir
+    if hf is None:
+        config = AutoConfig.from_pretrained(model)
+        torch.manual_seed(0)
+        m = AutoModelForCausalLM.from_config(config)
+        m.save_pretrained(hf_dir)
+    else:
+        shutil.copytree(hf, hf_dir, dirs_exist_ok=True)
+    for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+        if (model / name).exists():
+            shutil.copy(model / name, hf_dir / name)
+    subprocess.run(
+        [str(pathlib.Path(sys.executable).parent / "optimum-cli"), "export", "onnx", "--model", str(hf_dir),
+         "--task", "text-generation-with-past", str(onnx_dir)],
+        check=True, capture_output=True,
+    )
+    for name in ["nib.json"]:
+        if (model / name).exists():
+            shutil.copy(model / name, onnx_dir / name)
+    return hf_dir, onnx_dir
+
+
+def genai_config(onnx_dir: pathlib.Path, threads: int) -> None:
+    cfg = json.loads((onnx_dir / "config.json").read_text())
+    heads = cfg["num_attention_heads"]
+    eos = cfg.get("eos_token_id", 0)
+    (onnx_dir / "genai_config.json").write_text(json.dumps({
+        "model": {
+            "bos_token_id": cfg.get("bos_token_id", 0),
+            "context_length": cfg["max_position_embeddings"],
+            "eos_token_id": eos,
+            "pad_token_id": eos if isinstance(eos, int) else eos[0],
+            "type": cfg["model_type"],
+            "vocab_size": cfg["vocab_size"],
+            "decoder": {
+                "filename": "model.onnx",
+                "session_options": {"intra_op_num_threads": threads, "provider_options": []},
+                "head_size": cfg.get("head_dim") or cfg["hidden_size"] // heads,
+                "hidden_size": cfg["hidden_size"],
+                "num_attention_heads": heads,
+                "num_hidden_layers": cfg["num_hidden_layers"],
+                "num_key_value_heads": cfg.get("num_key_value_heads", heads),
+                "inputs": {
+                    "input_ids": "input_ids", "attention_mask": "attention_mask", "position_ids": "position_ids",
+                    "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value",
+                },
+                "outputs": {
+                    "logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value",
+                },
+            },
+        },
+        "search": {"do_sample": False, "num_beams": 1, "past_present_share_buffer": False,
+                   "max_length": cfg["max_position_embeddings"], "min_length": 0, "top_k": 1, "top_p": 1.0,
+                   "temperature": 1.0, "repetition_penalty": 1.0},
+    }, indent=1))
+
+
+def run_genai(onnx_dir: pathlib.Path, ids: list[int], args) -> dict:
+    import onnxruntime_genai as og
+
+    genai_config(onnx_dir, args.threads)
+    model = og.Model(str(onnx_dir))
+    ttft, decode = [], []
+    for i in range(args.repeat + 1):
+        params = og.GeneratorParams(model)
+        total = len(ids) + args.new_tokens
+        params.set_search_options(max_length=total, min_length=total, do_sample=False)
+        gen = og.Generator(model, params)
+        t0 = time.perf_counter()
+        gen.append_tokens(ids)
+        gen.generate_next_token()
+        t1 = time.perf_counter()
+        for _ in range(args.new_tokens - 1):
+            gen.generate_next_token()
+        t2 = time.perf_counter()
+        if i:  # the first run warms up
+            ttft.append((t1 - t0) * 1000)
+            decode.append((args.new_tokens - 1) / (t2 - t1))
+    return {"time_to_first_token_ms": statistics.median(ttft), "decode_tokens_per_s": statistics.median(decode),
+            "prefill_tokens_per_s": len(ids) / (statistics.median(ttft) / 1000)}
+
+
+def run_transformers(hf_dir: pathlib.Path, ids: list[int], args) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(args.threads)
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).eval()
+    x = torch.tensor([ids])
+    ttft, decode = [], []
+    with torch.inference_mode():
+        for i in range(args.repeat + 1):
+            t0 = time.perf_counter()
+            model.generate(x, max_new_tokens=1, min_new_tokens=1, do_sample=False)
+            t1 = time.perf_counter()
+            model.generate(x, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False)
+            t2 = time.perf_counter()
+            if i:
+                first = t1 - t0
+                ttft.append(first * 1000)
+                decode.append((args.new_tokens - 1) / ((t2 - t1) - first))
+    return {"time_to_first_token_ms": statistics.median(ttft), "decode_tokens_per_s": statistics.median(decode),
+            "prefill_tokens_per_s": len(ids) / (statistics.median(ttft) / 1000)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=pathlib.Path, default=ROOT / "models" / "default")
+    p.add_argument("--hf", type=pathlib.Path, help="PyTorch weights of --model (else random weights, same config)")
+    p.add_argument("--prompt-tokens", type=int, default=512)
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--source", type=pathlib.Path, default=ROOT / "src" / "engine" / "decode.rs")
+    args = p.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    from tokenizers import Tokenizer
+
+    hf_dir, onnx_dir = comparison_model(args.model.resolve(), args.hf)
+    tok = Tokenizer.from_file(str(args.model / "tokenizer.json"))
+    ids = tok.encode(args.source.read_text(), add_special_tokens=False).ids[: args.prompt_tokens]
+
+    results = {
+        "nib (shipped model)": run_nib(args.model, args),
+        "nib (fp32 export)": run_nib(onnx_dir, args),
+        "onnxruntime-genai (fp32 export)": run_genai(onnx_dir, ids, args),
+        "transformers (PyTorch fp32)": run_transformers(hf_dir, ids, args),
+    }
+    machine = f"{platform.processor() or platform.machine()}, {args.threads} threads"
+    (OUT / "engine.json").write_text(json.dumps({"machine": machine, "args": vars(args) | {
+        "model": str(args.model), "hf": str(args.hf), "source": str(args.source)}, "results": results}, indent=1,
+        default=str))
+    print(f"| engine | prefill tok/s | time to first token (ms) | decode tok/s |")
+    print("|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['prefill_tokens_per_s']:.0f} | {r['time_to_first_token_ms']:.1f} | "
+              f"{r['decode_tokens_per_s']:.0f} |")
+    nib = results["nib (fp32 export)"]
+    print(f"\nnib / onnxruntime-genai decode: "
+          f"{nib['decode_tokens_per_s'] / results['onnxruntime-genai (fp32 export)']['decode_tokens_per_s']:.2f}x; "
+          f"nib / transformers decode: "
+          f"{nib['decode_tokens_per_s'] / results['transformers (PyTorch fp32)']['decode_tokens_per_s']:.2f}x")
+    for name in ["nib (shipped model)", "nib (fp32 export)"]:
+        r = results[name]
+        print(f"{name}: one typed character costs {r['typed_over_cold_first_token']:.1%} of a cold time to first "
+              f"token ({r['typed_first_token_ms']:.1f} vs {r['cold_first_token_ms']:.1f} ms, "
+              f"{r['typed_prefill_tokens']:.0f} tokens prefilled), "
+              f"{r['typed_over_cold_completion']:.1%} of a cold {r['completion_tokens']}-token completion")
+
+
+if __name__ == "__main__":
+    main()
