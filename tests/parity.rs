@@ -10,7 +10,26 @@ use serde_json::Value;
 
 #[test]
 fn greedy_output_matches_transformers_for_every_fixture() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
+    let checked = check_all("tests/fixtures/models");
+    for required in ["gpt2", "gpt_bigcode", "llama", "qwen2"] {
+        assert!(
+            checked.iter().any(|c| c == required),
+            "no {required} fixture; checked {checked:?}"
+        );
+    }
+}
+
+/// fp16 and int8-quantized graphs, against a plain onnxruntime loop in Python
+/// on the same graph (tests/fixtures/variants/make.py).
+#[test]
+fn fp16_and_int8_graphs_match_a_reference_loop() {
+    let checked = check_all("tests/fixtures/variants");
+    assert_eq!(checked, ["llama_fp16", "llama_int8"]);
+}
+
+/// Checks every fixture folder under `folder` and returns their names.
+fn check_all(folder: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut checked = Vec::new();
     for entry in std::fs::read_dir(&root).expect("fixtures folder") {
         let dir = entry.expect("entry").path();
@@ -72,10 +91,5 @@ fn greedy_output_matches_transformers_for_every_fixture() {
         );
     }
     checked.sort();
-    for required in ["gpt2", "gpt_bigcode", "llama", "qwen2"] {
-        assert!(
-            checked.iter().any(|c| c == required),
-            "no {required} fixture; checked {checked:?}"
-        );
-    }
+    checked
 }

@@ -18,13 +18,35 @@ pub struct DoctorArgs {
     format: Format,
 }
 
+/// `--format json`; `runtime` and `model` are `{"error": "..."}` when they failed.
 #[derive(Serialize)]
 struct Report {
+    #[serde(with = "either")]
     runtime: Result<RuntimeInfo, String>,
     device_requested: String,
     device: Option<String>,
     cuda_note: Option<String>,
+    #[serde(with = "either")]
     model: Result<ModelInfo, String>,
+}
+
+/// Writes `Ok(v)` as `v` and `Err(e)` as `{"error": e}`.
+mod either {
+    use serde::{Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Result<T, String>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Error<'a> {
+            error: &'a str,
+        }
+        match value {
+            Ok(v) => v.serialize(s),
+            Err(e) => Error { error: e }.serialize(s),
+        }
+    }
 }
 
 pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {

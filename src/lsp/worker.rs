@@ -537,6 +537,8 @@ impl Worker {
             Ok(Ok(outcome)) => {
                 tracing::debug!(
                     ms = elapsed.as_secs_f64() * 1000.0,
+                    prefill_ms = outcome.output.timings.prefill_ms,
+                    decode_ms = outcome.output.timings.decode_ms,
                     prefill = outcome.output.timings.prefill_tokens,
                     reused = outcome.output.timings.reused_tokens,
                     generated = outcome.output.tokens.len(),

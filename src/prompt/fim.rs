@@ -9,12 +9,15 @@ use crate::model::Tokenizer;
 #[serde(rename_all = "snake_case")]
 pub enum FimStyle {
     /// `<fim_prefix>`, `<fim_suffix>`, `<fim_middle>` (StarCoder, SantaCoder, nib's own model).
+    #[serde(rename = "starcoder")]
     StarCoder,
     /// `<|fim_prefix|>`, `<|fim_suffix|>`, `<|fim_middle|>` (Qwen2.5-Coder, Qwen3).
     Qwen,
     /// `▁<PRE>`, `▁<SUF>`, `▁<MID>` (CodeLlama).
+    #[serde(rename = "codellama")]
     CodeLlama,
     /// `<｜fim▁begin｜>`, `<｜fim▁hole｜>`, `<｜fim▁end｜>` (DeepSeek-Coder).
+    #[serde(rename = "deepseek")]
     DeepSeek,
     /// No FIM tokens: the prompt is the prefix alone.
     None,
