@@ -93,13 +93,15 @@ fn version_of(library: &Path) -> String {
 }
 
 fn available_providers() -> Vec<String> {
-    use ort::ep::ExecutionProvider;
-    let mut out = vec!["CPUExecutionProvider".to_owned()];
+    let cpu = "CPUExecutionProvider".to_owned();
     #[cfg(feature = "cuda")]
-    if ort::ep::CUDA::is_available().unwrap_or(false) {
-        out.push("CUDAExecutionProvider".to_owned());
+    {
+        use ort::ep::ExecutionProvider;
+        if ort::ep::CUDA::is_available().unwrap_or(false) {
+            return vec![cpu, "CUDAExecutionProvider".to_owned()];
+        }
     }
-    out
+    vec![cpu]
 }
 
 fn locate() -> Result<(PathBuf, &'static str), RuntimeError> {
@@ -232,4 +234,61 @@ fn ask_python() -> Option<PathBuf> {
     let path = String::from_utf8(out.stdout).ok()?;
     let path = PathBuf::from(path.trim());
     path.is_dir().then_some(path)
+}
+
+/// CUDA libraries the CUDA provider opens, in dependency order.
+#[cfg(feature = "cuda")]
+const CUDA_LIBRARIES: &[&str] = &[
+    "libcudart.so.13",
+    "libcublasLt.so.13",
+    "libcublas.so.13",
+    "libcurand.so.10",
+    "libcufft.so.12",
+    "libnvrtc.so.13",
+    "libcudnn.so.9",
+    "libcudnn_graph.so.9",
+    "libcudnn_ops.so.9",
+    "libcudnn_heuristic.so.9",
+    "libcudnn_adv.so.9",
+    "libcudnn_cnn.so.9",
+    "libcudnn_engines_precompiled.so.9",
+    "libcudnn_engines_runtime_compiled.so.9",
+];
+
+/// Loads the CUDA 13 and cuDNN 9 libraries that `pip install
+/// onnxruntime-gpu[cuda,cudnn]` puts under `site-packages/nvidia/`, or that
+/// `NIB_CUDA_LIBS` (folders separated by `:`) names, so the CUDA provider
+/// finds them without `LD_LIBRARY_PATH`. Best effort: what is not found is
+/// left to the system loader, whose error the provider then reports.
+#[cfg(feature = "cuda")]
+pub fn preload_cuda_libraries() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let mut dirs: Vec<PathBuf> = std::env::var_os("NIB_CUDA_LIBS")
+            .map(|v| std::env::split_paths(&v).collect())
+            .unwrap_or_default();
+        for capi in python_package_dirs() {
+            // site-packages/onnxruntime/capi → site-packages/nvidia/*/lib
+            let Some(site) = capi.parent().and_then(Path::parent) else {
+                continue;
+            };
+            let Ok(entries) = std::fs::read_dir(site.join("nvidia")) else {
+                continue;
+            };
+            dirs.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path().join("lib"))
+                    .filter(|p| p.is_dir()),
+            );
+        }
+        for name in CUDA_LIBRARIES {
+            if let Some(path) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+                match ort::util::preload_dylib(&path) {
+                    Ok(()) => tracing::debug!(library = %path.display(), "preloaded"),
+                    Err(e) => tracing::debug!(library = %path.display(), "not preloaded: {e}"),
+                }
+            }
+        }
+    });
 }

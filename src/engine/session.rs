@@ -114,6 +114,7 @@ pub(crate) fn create(
 #[cfg(feature = "cuda")]
 fn try_cuda(mut builder: SessionBuilder, ordinal: i32) -> Result<SessionBuilder, EngineError> {
     use ort::ep::ExecutionProvider;
+    crate::runtime::preload_cuda_libraries();
     if !ort::ep::CUDA::is_available().unwrap_or(false) {
         return Err(EngineError::CudaUnavailable(
             "this ONNX Runtime library has no CUDA execution provider; install onnxruntime-gpu \
