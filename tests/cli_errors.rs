@@ -248,3 +248,24 @@ fn bad_arguments() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn no_onnx_runtime_anywhere() {
+    // A user with no library in any place nib searches: empty home, no
+    // Python on PATH, no ORT_DYLIB_PATH.
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = nib()
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", "/nonexistent")
+        .args(["generate", "--model", fixture("llama").to_str().expect("utf-8"), "--prompt", "x"])
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    // A system-wide Python package (/usr/lib/python3*/) would still be found.
+    if out.status.success() {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ONNX Runtime was not found") && err.contains("install-onnxruntime.sh"), "{err}");
+}
