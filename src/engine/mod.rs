@@ -154,10 +154,12 @@ pub enum EngineError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Signature(#[from] SignatureError),
-    #[error("{0}")]
+    #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
+    /// Not a `#[source]`: the message already carries it, and chained
+    /// reports would print it twice.
     #[error("ONNX Runtime failed: {0}")]
-    Ort(#[from] ort::Error),
+    Ort(ort::Error),
     #[error(
         "the prompt has {prompt} tokens but the model's context window holds {context}; \
          shorten the prompt or lower --max-tokens"
@@ -171,6 +173,12 @@ pub enum EngineError {
     BadOutput(String),
     #[error("CUDA was requested but cannot be used: {0}")]
     CudaUnavailable(String),
+}
+
+impl From<ort::Error> for EngineError {
+    fn from(e: ort::Error) -> Self {
+        Self::Ort(e)
+    }
 }
 
 /// A loaded model that generates text. Implementations are not thread-safe

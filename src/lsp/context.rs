@@ -2,11 +2,13 @@
 //! open documents, cut so that the prompt's start only moves in steps (the
 //! engine reuses the cached keys and values of an unchanged start).
 //!
-//! Rules (the prompt builder then fits them to the token budget):
-//! - prefix: from the start of a 16-line block at most [`PREFIX_LINES`]
-//!   lines above the cursor, at most [`PREFIX_CHARS`] characters;
+//! Rules (the prompt builder then fits them to the token budget; these
+//! bounds only spare it from tokenizing text it would drop):
+//! - prefix: from the start of a 16-line block, at most [`PREFIX_LINES`]
+//!   lines above the cursor and about [`CHARS_PER_TOKEN`] characters per
+//!   prefix token of the budget (three fifths of `promptTokens`);
 //! - suffix: up to [`SUFFIX_LINES`] lines after the cursor, at most
-//!   [`SUFFIX_CHARS`] characters;
+//!   [`CHARS_PER_TOKEN`] characters per suffix token (a fifth);
 //! - other files: up to `contextFiles` other open documents with the same
 //!   `languageId`, most recently edited first; each gives the lines around
 //!   its last edit (its start if never edited), whole lines, at most
@@ -19,9 +21,28 @@ use crate::prompt::{CompletionContext, Snippet};
 
 /// Lines of prefix offered to the prompt builder.
 pub const PREFIX_LINES: usize = 256;
-pub const PREFIX_CHARS: usize = 24_000;
 pub const SUFFIX_LINES: usize = 64;
-pub const SUFFIX_CHARS: usize = 6_000;
+/// Generous: code averages 3–4 characters a token with a code tokenizer.
+pub const CHARS_PER_TOKEN: usize = 8;
+
+/// How much text around the cursor to offer, in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub prefix_chars: usize,
+    pub suffix_chars: usize,
+    pub snippet_chars: usize,
+}
+
+impl Limits {
+    /// Limits for a prompt budget and a number of other files.
+    pub fn for_budget(prompt_tokens: usize, files: usize) -> Self {
+        Self {
+            prefix_chars: prompt_tokens * 3 / 5 * CHARS_PER_TOKEN,
+            suffix_chars: prompt_tokens / 5 * CHARS_PER_TOKEN,
+            snippet_chars: snippet_chars(prompt_tokens, files),
+        }
+    }
+}
 /// The prefix starts at a multiple of this many lines.
 const BLOCK: usize = 16;
 
@@ -39,15 +60,22 @@ pub fn build(
     cursor: usize,
     path: Option<String>,
     neighbours: &[Neighbour],
-    snippet_chars: usize,
+    limits: Limits,
 ) -> CompletionContext {
     let cursor = cursor.min(text.len_chars());
     let line = text.char_to_line(cursor);
-    let first_line = line.saturating_sub(PREFIX_LINES) / BLOCK * BLOCK;
+    let mut first_line = line.saturating_sub(PREFIX_LINES) / BLOCK * BLOCK;
+    // Fewer lines when they are long: whole blocks, so the start stays put
+    // while the cursor's line grows.
+    while first_line + BLOCK <= line && cursor - text.line_to_char(first_line) > limits.prefix_chars
+    {
+        first_line += BLOCK;
+    }
     let mut start = text.line_to_char(first_line);
-    if cursor - start > PREFIX_CHARS {
+    if cursor - start > limits.prefix_chars {
         // Very long lines: cut at a coarse character step, still stable while typing.
-        start = (cursor - PREFIX_CHARS).div_ceil(4096) * 4096;
+        start = (cursor - limits.prefix_chars).div_ceil(4096) * 4096;
+        start = start.min(cursor);
     }
     let last_line = (line + SUFFIX_LINES).min(text.len_lines());
     let mut end = if last_line >= text.len_lines() {
@@ -55,7 +83,14 @@ pub fn build(
     } else {
         text.line_to_char(last_line)
     };
-    end = end.min(cursor + SUFFIX_CHARS);
+    if end - cursor > limits.suffix_chars {
+        // Whole lines when one fits.
+        let cap = cursor + limits.suffix_chars;
+        let cap_line = text.char_to_line(cap);
+        let line_start = text.line_to_char(cap_line);
+        end = if line_start > cursor { line_start } else { cap };
+    }
+    let snippet_chars = limits.snippet_chars;
     let snippets = neighbours
         .iter()
         .filter_map(|n| {
@@ -142,6 +177,12 @@ pub fn word_start(text: &Rope, cursor: usize) -> usize {
 mod tests {
     use super::*;
 
+    const WIDE: Limits = Limits {
+        prefix_chars: 1 << 20,
+        suffix_chars: 1 << 20,
+        snippet_chars: 0,
+    };
+
     fn numbered(lines: usize) -> Rope {
         Rope::from_str(
             &(0..lines)
@@ -154,8 +195,8 @@ mod tests {
     fn prefix_start_moves_in_blocks_while_typing() {
         let text = numbered(1000);
         let at = |line: usize| text.line_to_char(line) + 3;
-        let a = build(&text, at(600), None, &[], 0);
-        let b = build(&text, at(601), None, &[], 0);
+        let a = build(&text, at(600), None, &[], WIDE);
+        let b = build(&text, at(601), None, &[], WIDE);
         assert!(a.prefix.starts_with("line 336\n"), "{}", &a.prefix[..20]);
         assert_eq!(
             a.prefix.lines().next(),
@@ -167,12 +208,30 @@ mod tests {
     }
 
     #[test]
+    fn long_text_is_cut_to_the_budget_in_blocks_and_lines() {
+        let text = numbered(1000);
+        let limits = Limits {
+            prefix_chars: 400,
+            suffix_chars: 100,
+            snippet_chars: 0,
+        };
+        let at = |line: usize| text.line_to_char(line);
+        let a = build(&text, at(600), None, &[], limits);
+        let b = build(&text, at(600) + 4, None, &[], limits);
+        assert!(a.prefix.len() <= 400, "{}", a.prefix.len());
+        assert!(a.prefix.starts_with("line "), "{:?}", &a.prefix[..10]);
+        let first = |s: &str| s.lines().next().map(str::to_owned);
+        assert_eq!(first(&a.prefix), first(&b.prefix));
+        assert!(a.suffix.len() <= 100 && a.suffix.ends_with('\n'));
+    }
+
+    #[test]
     fn short_documents_are_whole() {
         let text = Rope::from_str("fn main() {\n    \n}\n");
-        let ctx = build(&text, 16, Some("main.rs".into()), &[], 0);
+        let ctx = build(&text, 16, Some("main.rs".into()), &[], WIDE);
         assert_eq!(ctx.prefix, "fn main() {\n    ");
         assert_eq!(ctx.suffix, "\n}\n");
-        let end = build(&text, 999, None, &[], 0);
+        let end = build(&text, 999, None, &[], WIDE);
         assert_eq!(end.suffix, "");
     }
 
@@ -185,7 +244,16 @@ mod tests {
             last_edit: other.line_to_char(50),
         };
         let text = Rope::from_str("x = 1\n");
-        let ctx = build(&text, 0, None, &[n], 40);
+        let ctx = build(
+            &text,
+            0,
+            None,
+            &[n],
+            Limits {
+                snippet_chars: 40,
+                ..WIDE
+            },
+        );
         let snippet = &ctx.snippets[0].text;
         assert!(snippet.contains("line 50\n"), "{snippet:?}");
         assert!(snippet.len() <= 40 && snippet.ends_with('\n'));

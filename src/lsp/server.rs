@@ -237,7 +237,7 @@ impl Backend {
             cursor,
             Some(self.display_path(uri)),
             &neighbours,
-            context::snippet_chars(config.prompt_tokens, config.context_files),
+            context::Limits::for_budget(config.prompt_tokens, config.context_files),
         );
         let cancel = CancelToken::new();
         let _guard = CancelOnDrop(cancel.clone());

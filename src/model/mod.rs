@@ -28,10 +28,10 @@ pub enum ModelError {
         "{file} is missing: a model folder needs it (the exporter writes it beside model.onnx)"
     )]
     MissingFile { file: PathBuf },
-    #[error("cannot read {file}: {source}")]
+    #[error("cannot read {file}: {error}")]
     Io {
         file: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{file} is not valid: {message}")]
     Invalid { file: PathBuf, message: String },
@@ -72,9 +72,9 @@ impl ModelFiles {
                 graph: preferred,
             });
         }
-        let entries = std::fs::read_dir(path).map_err(|source| ModelError::Io {
+        let entries = std::fs::read_dir(path).map_err(|error| ModelError::Io {
             file: path.to_path_buf(),
-            source,
+            error,
         })?;
         let mut graphs: Vec<PathBuf> = entries
             .filter_map(Result::ok)
@@ -129,15 +129,15 @@ pub struct ModelInfo {
 
 /// Reads and parses a JSON file of the model folder.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, ModelError> {
-    let text = std::fs::read_to_string(file).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
+    let text = std::fs::read_to_string(file).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
             ModelError::MissingFile {
                 file: file.to_path_buf(),
             }
         } else {
             ModelError::Io {
                 file: file.to_path_buf(),
-                source,
+                error,
             }
         }
     })?;
