@@ -99,8 +99,12 @@ pub(crate) fn create(
         match try_cuda(builder()?, ordinal).and_then(|mut b| Ok(b.commit_from_file(graph)?)) {
             Ok(session) => return Ok((session, Device::Cuda(ordinal), None)),
             Err(e) if options.device == DeviceRequest::Auto => {
-                tracing::info!("CUDA not used: {e}");
-                cuda_error = Some(e.to_string());
+                let reason = match e {
+                    EngineError::CudaUnavailable(reason) => reason,
+                    other => other.to_string(),
+                };
+                tracing::info!("CUDA not used: {reason}");
+                cuda_error = Some(reason);
             }
             Err(e) => return Err(EngineError::CudaUnavailable(e.to_string())),
         }

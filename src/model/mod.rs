@@ -4,6 +4,7 @@
 //! and optionally nib's own `nib.json` (FIM settings).
 
 mod config;
+mod embedded;
 mod tokenizer;
 
 use std::path::{Path, PathBuf};
@@ -148,13 +149,21 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T
 }
 
 /// Where nib looks for its own model when no `--model` or `NIB_MODEL` is
-/// given: the per-user folder, then `models/default` beside the executable
-/// or in the source tree it was built from.
+/// given: a model the user put in the per-user folder, then the model
+/// compiled into this binary, then `models/default` beside the executable or
+/// in the source tree it was built from.
 pub fn default_model_dir() -> anyhow::Result<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(dirs) = directories::ProjectDirs::from("", "", "nib") {
-        candidates.push(dirs.data_dir().join("models/default"));
+    let user =
+        directories::ProjectDirs::from("", "", "nib").map(|d| d.data_dir().join("models/default"));
+    if let Some(dir) = user.as_ref().filter(|p| p.join("config.json").is_file()) {
+        return Ok(dir.clone());
     }
+    match embedded::dir() {
+        Some(Ok(dir)) => return Ok(dir),
+        Some(Err(e)) => tracing::warn!("cannot unpack the embedded model: {e}"),
+        None => {}
+    }
+    let mut candidates: Vec<PathBuf> = user.into_iter().collect();
     if let Some(exe_dir) = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
@@ -164,14 +173,10 @@ pub fn default_model_dir() -> anyhow::Result<PathBuf> {
         candidates.push(exe_dir.join("../../models/default"));
     }
     candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"));
-    candidates
-        .iter()
-        .find(|p| p.join("config.json").is_file())
-        .cloned()
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "no model given and nib's default model was not found; pass --model DIR or set NIB_MODEL. Searched: {}",
-                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            )
-        })
+    candidates.iter().find(|p| p.join("config.json").is_file()).cloned().ok_or_else(|| {
+        anyhow::anyhow!(
+            "no model given and nib's default model was not found; pass --model DIR or set NIB_MODEL. Searched: {}",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )
+    })
 }

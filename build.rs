@@ -1,0 +1,62 @@
+//! Embeds nib's default model (models/default) into the library, so a
+//! binary installed anywhere works with no flags. `NIB_EMBED_MODEL_DIR`
+//! picks another folder; a folder without a model embeds nothing.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// The files of a model folder that nib reads, required ones first.
+const REQUIRED: &[&str] = &["model.onnx", "config.json", "tokenizer.json"];
+const OPTIONAL: &[&str] = &[
+    "generation_config.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "nib.json",
+];
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(nib_embedded_model)");
+    println!("cargo::rerun-if-env-changed=NIB_EMBED_MODEL_DIR");
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let dir = std::env::var_os("NIB_EMBED_MODEL_DIR")
+        .map_or_else(|| root.join("models/default"), PathBuf::from);
+    let dir = if dir.is_relative() {
+        root.join(dir)
+    } else {
+        dir
+    };
+    println!("cargo::rerun-if-changed={}", dir.display());
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("embedded_model.rs");
+    if !REQUIRED.iter().all(|f| dir.join(f).is_file()) {
+        std::fs::write(&out, "").expect("write embedded_model.rs");
+        return;
+    }
+    println!("cargo::rustc-cfg=nib_embedded_model");
+    // FNV-1a over names and contents names the folder the files are unpacked to.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut entries = String::new();
+    for name in REQUIRED.iter().chain(OPTIONAL) {
+        let path = dir.join(name);
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        println!("cargo::rerun-if-changed={}", path.display());
+        for b in name.bytes().chain(bytes) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let _ = writeln!(
+            entries,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
+    }
+    let code = format!(
+        "/// Files of the embedded model, as (name, contents).\n\
+         pub(crate) const FILES: &[(&str, &[u8])] = &[\n{entries}];\n\
+         /// Content hash, in the name of the folder the files are unpacked to.\n\
+         pub(crate) const HASH: u64 = {hash:#x};\n"
+    );
+    std::fs::write(&out, code).expect("write embedded_model.rs");
+}
