@@ -35,8 +35,8 @@ export function serverSettings(cfg = vscode.workspace.getConfiguration('nib')) {
       maxTokens: cfg.get<number>('maxTokens', 64),
       temperature: cfg.get<number>('temperature', 0),
       debounceMs: cfg.get<number>('debounceMs', 75),
-      inline: { enable: cfg.get<boolean>('inlineCompletions.enable', true) },
-      enable: cfg.get<Record<string, boolean>>('enable', { '*': true }),
+      // `false` when toggled off (the server then offers no completion menu items either).
+      enable: cfg.get<boolean>('inlineCompletions.enable', true) ? cfg.get<Record<string, boolean>>('enable', { '*': true }) : false,
       review: {
         enable: cfg.get<boolean>('review.enable', true),
         minConfidence: cfg.get<number>('review.minConfidence', 0.5),
@@ -229,7 +229,7 @@ class Nib {
       await this.client.start();
       const trace = cfg.get<string>('trace.server', 'off');
       await this.client.setTrace(Trace.fromString(trace));
-      this.event('started', { command });
+      this.event('started', { command, commands: this.serverCommands() });
       this.setStatus({ state: 'loading' });
       await this.refreshStatus();
     } catch (e) {
@@ -277,6 +277,11 @@ class Nib {
     vscode.window.setStatusBarMessage(`nib: inline completions ${on ? 'on' : 'off'}`, 3000);
   }
 
+  /** The commands the server offers through workspace/executeCommand. */
+  private serverCommands(): string[] {
+    return this.client?.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
+  }
+
   async reviewFile(uri?: vscode.Uri) {
     const target = uri ?? vscode.window.activeTextEditor?.document.uri;
     if (!target) {
@@ -286,6 +291,11 @@ class Nib {
     const client = this.client;
     if (!client || client.state !== State.Running) {
       void vscode.window.showWarningMessage('nib: the server is not running.');
+      return;
+    }
+    if (!this.serverCommands().includes('nib.reviewFile')) {
+      void vscode.window.showWarningMessage('nib: this server does not review files (nib.reviewFile); update nib.');
+      this.event('reviewUnsupported', { uri: target.toString() });
       return;
     }
     try {

@@ -66,8 +66,8 @@ function M.server_settings()
       maxTokens = o.max_tokens,
       temperature = o.temperature,
       debounceMs = o.inline.debounce_ms,
-      inline = { enable = o.inline.enabled },
-      enable = o.inline.enable,
+      -- false when toggled off (the server then offers no completion menu items either)
+      enable = o.inline.enabled and o.inline.enable or false,
       review = { enable = o.review.enabled, minConfidence = o.review.min_confidence },
     },
   }

@@ -18,6 +18,8 @@ local seq = 0 -- bumped on every trigger; stale responses compare against it
 local suppressed = false -- after dismiss, until the next edit
 
 M.namespace = ns
+-- Counters, for tests and :NibStatus: answers handled (not superseded).
+M.stats = { requests = 0, responses = 0, shown = 0 }
 
 local function client_request(client, method, params, handler, bufnr)
   if has_011 then
@@ -162,6 +164,7 @@ local function show(bufnr, result, client)
         client_id = client.id,
       }
       draw()
+      M.stats.shown = M.stats.shown + 1
       return
     end
   end
@@ -181,11 +184,13 @@ function M.request(trigger_kind)
   local row, col = cursor()
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.context = { triggerKind = trigger_kind or 2 } -- 1 invoked, 2 automatic
+  M.stats.requests = M.stats.requests + 1
   local ok, id = client_request(client, "textDocument/inlineCompletion", params, function(err, result)
     if my_seq ~= seq then
       return -- superseded
     end
     inflight = nil
+    M.stats.responses = M.stats.responses + 1
     if err then
       if err.code ~= -32800 then -- RequestCancelled
         vim.notify_once("nib: " .. (err.message or vim.inspect(err)), vim.log.levels.DEBUG)

