@@ -231,6 +231,20 @@ test("accept word inserts the suggestion's next word and keeps the rest", functi
   end
 end)
 
+test("typing the suggestion's first character keeps the rest on screen", function()
+  open_file("through.py", "def k():\n    ")
+  local s = type_until_suggestion(suite == "mock" and "v" or "items = ", 5000)
+  local first = s:sub(1, 1)
+  if not first:match("^[%w_ ]$") or #s < 2 then
+    return "skip", ("the suggestion starts with %q, not a plain key"):format(first)
+  end
+  local requests = inline.stats.requests
+  vim.api.nvim_input(first)
+  sleep(300)
+  assert(inline.suggestion() == s:sub(2), ("suggestion is %q, expected %q"):format(tostring(inline.suggestion()), s:sub(2)))
+  assert(inline.stats.requests == requests, "typing through asked the server again")
+end)
+
 test("typing a different character cancels the suggestion", function()
   open_file("cancel.py", "def h():\n    ")
   local s = type_until_suggestion(suite == "mock" and "w" or "x = ", 5000)

@@ -99,6 +99,7 @@ local function draw()
     end
   end
   current.extmark = vim.api.nvim_buf_set_extmark(current.bufnr, ns, current.row, current.col, opts)
+  current.tick = vim.api.nvim_buf_get_changedtick(current.bufnr)
 end
 
 --- Removes the suggestion from the screen and forgets it.
@@ -261,7 +262,9 @@ end
 
 -- On cursor motion without an edit: drop a suggestion the cursor left.
 function M.on_cursor_moved()
-  if current then
+  -- CursorMovedI fires before TextChangedI: after an edit, on_text_changed decides.
+  if current and vim.api.nvim_buf_is_valid(current.bufnr)
+    and vim.api.nvim_buf_get_changedtick(current.bufnr) == current.tick then
     local row, col = cursor()
     if vim.api.nvim_get_current_buf() ~= current.bufnr or row ~= current.row or col ~= current.col then
       M.clear()
