@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use nib::engine::{
     DeviceRequest, Engine, GenerateOutput, GenerateRequest, OrtEngine, Overflow, RunToEnd,
-    SamplingParams, SessionOptions,
+    SessionOptions,
 };
 use nib::prompt::{BudgetSplit, CompletionContext, FimOrder, build_prompt};
 
@@ -60,13 +60,9 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 fn request(prompt: Vec<u32>, max_tokens: usize) -> GenerateRequest {
     GenerateRequest {
-        prompt,
-        max_tokens,
-        sampling: SamplingParams::greedy(),
-        stop: Vec::new(),
-        stop_tokens: Vec::new(),
         overflow: Overflow::TruncateLeft,
         ignore_eos: true,
+        ..GenerateRequest::new(prompt, max_tokens)
     }
 }
 

@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use common::{fixture, nib};
 
@@ -19,21 +20,40 @@ fn model_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-/// Runs `nib generate` on `model` and returns stderr, asserting a clean failure.
-fn generate_fails(model: &Path, extra: &[&str]) -> String {
-    let out = nib()
+/// Sets one key of the copy's config.json.
+fn set_config(dir: &Path, key: &str, value: serde_json::Value) {
+    let file = dir.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+    v[key] = value;
+    std::fs::write(file, v.to_string()).expect("write");
+}
+
+/// Replaces the copy's graph with one of tests/fixtures/signatures.
+fn copy_graph(dir: &Path, name: &str) {
+    let graph = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/signatures")
+        .join(name);
+    std::fs::copy(graph, dir.join("model.onnx")).expect("copy");
+}
+
+/// `nib generate` on `model` with a short prompt and `extra` arguments.
+fn generate(model: &Path, extra: &[&str]) -> Output {
+    nib()
         .args([
             "generate",
             "--model",
             model.to_str().expect("utf-8"),
             "--prompt",
             "def f(",
-            "--device",
-            "cpu",
         ])
         .args(extra)
         .output()
-        .expect("spawn");
+        .expect("spawn")
+}
+
+/// Asserts a clean failure and returns stderr.
+fn fails(out: Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
@@ -46,89 +66,80 @@ fn generate_fails(model: &Path, extra: &[&str]) -> String {
 
 #[test]
 fn missing_model_folder() {
-    let err = generate_fails(Path::new("/nonexistent/model"), &[]);
+    let err = fails(generate(Path::new("/nonexistent/model"), &[]));
     assert!(err.contains("does not exist"), "{err}");
 }
 
 #[test]
-fn missing_graph() {
-    let (_tmp, dir) = model_copy("llama");
-    std::fs::remove_file(dir.join("model.onnx")).expect("rm");
-    let err = generate_fails(&dir, &[]);
-    assert!(err.contains("no ONNX graph"), "{err}");
-}
-
-#[test]
-fn corrupt_graph() {
-    let (_tmp, dir) = model_copy("llama");
-    std::fs::write(dir.join("model.onnx"), b"this is not a protobuf").expect("write");
-    let err = generate_fails(&dir, &[]);
-    assert!(
-        err.contains("model.onnx is not valid") && err.contains("cannot load"),
-        "{err}"
-    );
-}
-
-#[test]
-fn empty_graph() {
-    let (_tmp, dir) = model_copy("llama");
-    std::fs::write(dir.join("model.onnx"), b"").expect("write");
-    let err = generate_fails(&dir, &[]);
-    assert!(err.contains("empty"), "{err}");
-}
-
-#[test]
-fn missing_tokenizer() {
-    let (_tmp, dir) = model_copy("llama");
-    std::fs::remove_file(dir.join("tokenizer.json")).expect("rm");
-    let err = generate_fails(&dir, &[]);
-    assert!(err.contains("tokenizer.json is missing"), "{err}");
-}
-
-#[test]
-fn corrupt_config() {
-    let (_tmp, dir) = model_copy("llama");
-    std::fs::write(dir.join("config.json"), b"{ not json").expect("write");
-    let err = generate_fails(&dir, &[]);
-    assert!(err.contains("config.json is not valid"), "{err}");
-}
-
-#[test]
-fn tokenizer_of_another_model() {
-    let (_tmp, dir) = model_copy("llama");
-    let config = std::fs::read_to_string(dir.join("config.json")).expect("read");
-    let mut v: serde_json::Value = serde_json::from_str(&config).expect("json");
-    v["vocab_size"] = 16.into();
-    std::fs::write(dir.join("config.json"), v.to_string()).expect("write");
-    let err = generate_fails(&dir, &[]);
-    assert!(err.contains("does not fit the model"), "{err}");
-}
-
-#[test]
-fn graph_without_kv_cache() {
-    let (_tmp, dir) = model_copy("llama");
-    let sig = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/signatures");
-    std::fs::copy(sig.join("no_kv_cache.onnx"), dir.join("model.onnx")).expect("copy");
-    let err = generate_fails(&dir, &[]);
-    assert!(err.contains("text-generation-with-past"), "{err}");
-}
-
-#[test]
-fn graph_of_another_kind() {
-    let (_tmp, dir) = model_copy("llama");
-    let sig = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/signatures");
-    std::fs::copy(sig.join("image_classifier.onnx"), dir.join("model.onnx")).expect("copy");
-    let err = generate_fails(&dir, &[]);
-    assert!(err.contains("pixel_values"), "{err}");
+fn broken_model_folders() {
+    type Break = fn(&Path);
+    let cases: &[(&str, Break, &str)] = &[
+        (
+            "missing graph",
+            |d| std::fs::remove_file(d.join("model.onnx")).expect("rm"),
+            "no ONNX graph",
+        ),
+        (
+            "corrupt graph",
+            |d| std::fs::write(d.join("model.onnx"), b"not a protobuf").expect("write"),
+            "ONNX Runtime cannot load it",
+        ),
+        (
+            "empty graph",
+            |d| std::fs::write(d.join("model.onnx"), b"").expect("write"),
+            "the file is empty",
+        ),
+        (
+            "missing tokenizer",
+            |d| std::fs::remove_file(d.join("tokenizer.json")).expect("rm"),
+            "tokenizer.json is missing",
+        ),
+        (
+            "corrupt tokenizer",
+            |d| std::fs::write(d.join("tokenizer.json"), b"{}").expect("write"),
+            "tokenizer.json is not valid",
+        ),
+        (
+            "corrupt config",
+            |d| std::fs::write(d.join("config.json"), b"{ not json").expect("write"),
+            "config.json is not valid",
+        ),
+        (
+            "config without layers",
+            |d| std::fs::write(d.join("config.json"), b"{}").expect("write"),
+            "no num_hidden_layers",
+        ),
+        (
+            "tokenizer of another model",
+            |d| set_config(d, "vocab_size", 16.into()),
+            "does not fit the model",
+        ),
+        (
+            "graph without a KV cache",
+            |d| copy_graph(d, "no_kv_cache.onnx"),
+            "text-generation-with-past",
+        ),
+        (
+            "graph of another kind",
+            |d| copy_graph(d, "image_classifier.onnx"),
+            "pixel_values",
+        ),
+    ];
+    for (what, break_it, message) in cases {
+        let (_tmp, dir) = model_copy("llama");
+        break_it(&dir);
+        let err = fails(generate(&dir, &["--device", "cpu"]));
+        assert!(
+            err.contains(message),
+            "{what}: expected {message:?} in {err}"
+        );
+    }
 }
 
 #[test]
 fn prompt_longer_than_the_context() {
     let (_tmp, dir) = model_copy("llama");
-    let config = std::fs::read_to_string(dir.join("config.json")).expect("read");
-    let mut v: serde_json::Value = serde_json::from_str(&config).expect("json");
-    v["max_position_embeddings"] = 8.into();
-    std::fs::write(dir.join("config.json"), v.to_string()).expect("write");
+    set_config(&dir, "max_position_embeddings", 8.into());
     let out = nib()
         .args([
             "generate",
@@ -143,18 +154,14 @@ fn prompt_longer_than_the_context() {
         ])
         .output()
         .expect("spawn");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = fails(out);
     assert!(err.contains("context window holds 8"), "{err}");
 }
 
 #[test]
 fn completion_truncates_a_long_prompt_from_the_left() {
     let (tmp, dir) = model_copy("llama");
-    let config = std::fs::read_to_string(dir.join("config.json")).expect("read");
-    let mut v: serde_json::Value = serde_json::from_str(&config).expect("json");
-    v["max_position_embeddings"] = 64.into();
-    std::fs::write(dir.join("config.json"), v.to_string()).expect("write");
+    set_config(&dir, "max_position_embeddings", 64.into());
     let file = tmp.path().join("long.py");
     let body: String = (0..200)
         .map(|i| format!("value_{i} = compute({i})\n"))
@@ -185,24 +192,12 @@ fn completion_truncates_a_long_prompt_from_the_left() {
 
 #[test]
 fn cuda_without_a_gpu() {
-    let out = nib()
-        .args([
-            "generate",
-            "--model",
-            fixture("llama").to_str().expect("utf-8"),
-            "--prompt",
-            "x",
-            "--device",
-            "cuda",
-        ])
-        .output()
-        .expect("spawn");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = generate(&fixture("llama"), &["--device", "cuda"]);
     // On a machine with a working CUDA provider this request is valid.
     if out.status.success() {
         return;
     }
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = fails(out);
     assert!(
         err.contains("CUDA was requested but cannot be used"),
         "{err}"
@@ -226,26 +221,8 @@ fn onnx_runtime_path_that_is_not_a_library() {
             ])
             .output()
             .expect("spawn");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(
-            err.contains("ONNX Runtime at") && !err.contains("panicked"),
-            "{err}"
-        );
-    }
-}
-
-#[test]
-fn bad_arguments() {
-    for args in [
-        &["generate", "--device", "tpu", "--prompt", "x"][..],
-        &["generate", "--top-p", "0", "--prompt", "x"],
-        &["complete", "file.py:0:1"],
-    ] {
-        let out = nib().args(args).output().expect("spawn");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        let err = fails(out);
+        assert!(err.contains("ONNX Runtime at"), "{err}");
     }
 }
 
@@ -258,14 +235,39 @@ fn no_onnx_runtime_anywhere() {
         .env_clear()
         .env("HOME", home.path())
         .env("PATH", "/nonexistent")
-        .args(["generate", "--model", fixture("llama").to_str().expect("utf-8"), "--prompt", "x"])
+        .args([
+            "generate",
+            "--model",
+            fixture("llama").to_str().expect("utf-8"),
+            "--prompt",
+            "x",
+        ])
         .output()
         .expect("spawn");
-    let err = String::from_utf8_lossy(&out.stderr);
     // A system-wide Python package (/usr/lib/python3*/) would still be found.
     if out.status.success() {
         return;
     }
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("ONNX Runtime was not found") && err.contains("install-onnxruntime.sh"), "{err}");
+    let err = fails(out);
+    assert!(
+        err.contains("ONNX Runtime was not found") && err.contains("install-onnxruntime.sh"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_arguments() {
+    for args in [
+        &["generate", "--device", "tpu", "--prompt", "x"][..],
+        &["generate", "--top-p", "0", "--prompt", "x"],
+        &["complete", "file.py:0:1"],
+        &[
+            "complete",
+            "/nonexistent.py:1:1",
+            "--model",
+            "tests/fixtures/models/llama",
+        ],
+    ] {
+        fails(nib().args(args).output().expect("spawn"));
+    }
 }

@@ -4,8 +4,7 @@
 mod common;
 
 use nib::engine::{
-    DeviceRequest, Engine, FinishReason, GenerateRequest, OrtEngine, Overflow, RunToEnd,
-    SamplingParams, SessionOptions,
+    DeviceRequest, Engine, FinishReason, GenerateRequest, OrtEngine, RunToEnd, SessionOptions,
 };
 
 fn load(name: &str) -> OrtEngine {
@@ -17,15 +16,7 @@ fn load(name: &str) -> OrtEngine {
 }
 
 fn request(prompt: Vec<u32>, max_tokens: usize) -> GenerateRequest {
-    GenerateRequest {
-        prompt,
-        max_tokens,
-        sampling: SamplingParams::greedy(),
-        stop: Vec::new(),
-        stop_tokens: Vec::new(),
-        overflow: Overflow::Error,
-        ignore_eos: false,
-    }
+    GenerateRequest::new(prompt, max_tokens)
 }
 
 const CODE: &str = "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n";

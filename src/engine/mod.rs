@@ -45,6 +45,22 @@ pub struct GenerateRequest {
     pub ignore_eos: bool,
 }
 
+impl GenerateRequest {
+    /// Greedy generation of up to `max_tokens`, stopping only at EOS, failing
+    /// on a prompt longer than the context window.
+    pub fn new(prompt: Vec<u32>, max_tokens: usize) -> Self {
+        Self {
+            prompt,
+            max_tokens,
+            sampling: SamplingParams::greedy(),
+            stop: Vec::new(),
+            stop_tokens: Vec::new(),
+            overflow: Overflow::Error,
+            ignore_eos: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overflow {
     TruncateLeft,

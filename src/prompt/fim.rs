@@ -258,16 +258,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn layouts_put_parts_in_order() {
-        let fim = FimTokens {
+    fn starcoder_markers() -> FimTokens {
+        FimTokens {
             style: FimStyle::StarCoder,
             prefix: 100,
             suffix: 101,
             middle: 102,
             stop: vec![],
             file_separator: None,
-        };
+        }
+    }
+
+    #[test]
+    fn layouts_put_parts_in_order() {
+        let fim = starcoder_markers();
         assert_eq!(
             fim.layout(FimOrder::Psm, &[1], &[10, 11], &[20]),
             [1, 100, 10, 11, 101, 20, 102]
@@ -280,14 +284,7 @@ mod tests {
 
     #[test]
     fn spm_prompt_grows_by_appending_when_typing() {
-        let fim = FimTokens {
-            style: FimStyle::StarCoder,
-            prefix: 100,
-            suffix: 101,
-            middle: 102,
-            stop: vec![],
-            file_separator: None,
-        };
+        let fim = starcoder_markers();
         let before = fim.layout(FimOrder::Spm, &[], &[10, 11], &[20]);
         let after = fim.layout(FimOrder::Spm, &[], &[10, 11, 12], &[20]);
         assert!(after.starts_with(&before));
