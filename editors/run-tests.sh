@@ -11,7 +11,7 @@
 # Environment:
 #   NIB_SERVER          server binary (default: target/debug/nib)
 #   NIB_MODEL           model folder (default: tests/fixtures/models/llama)
-#   NIB_EDITOR_SUITES   which suites, default "nvim vscode"
+#   NIB_EDITOR_SUITES   which suites, default "nvim vscode" (+ "emacs" when Emacs ≥ 29 is installed)
 #   NIB_EDITOR_TOOLS    where tools are installed (default editors/.tools)
 #
 # Each editor runs twice: against the real server with the tiny test model
@@ -29,7 +29,10 @@ ROOT="$(dirname "$EDITORS")"
 TOOLS="${NIB_EDITOR_TOOLS:-$EDITORS/.tools}"
 NIB_SERVER="${NIB_SERVER:-$ROOT/target/debug/nib}"
 NIB_MODEL="${NIB_MODEL:-$ROOT/tests/fixtures/models/llama}"
-SUITES="${NIB_EDITOR_SUITES:-nvim vscode}"
+# Emacs (eglot) runs too when an Emacs 29 or later is installed; it is not
+# installed here (Debian 12 has Emacs 28; 30.1 is in bookworm-backports).
+emacs_ok() { command -v emacs > /dev/null 2>&1 && emacs --batch --eval '(kill-emacs (if (>= emacs-major-version 29) 0 1))' > /dev/null 2>&1; }
+SUITES="${NIB_EDITOR_SUITES:-nvim vscode$(emacs_ok && echo ' emacs')}"
 NODE_VERSION=24.22.3
 CODE_SERVER_VERSION=4.139.1
 NVIM_WHEEL_VERSION=0.11.4
@@ -149,6 +152,17 @@ if [[ " $SUITES " == *" vscode "* ]]; then
   NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=real run_suite vscode-real "$NODE" "$EDITORS/vscode/test/e2e.mjs"
   NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=mock NIB_SERVER="$EDITORS/test/mock-server.js" \
     run_suite vscode-mock "$NODE" "$EDITORS/vscode/test/e2e.mjs"
+fi
+
+# --- Emacs (eglot) ----------------------------------------------------------------
+if [[ " $SUITES " == *" emacs "* ]]; then
+  emacs_ok || die "the emacs suite needs Emacs 29 or later (eglot)"
+  say "$(emacs --version | head -1)"
+  for s in real mock; do
+    srv="$NIB_SERVER"; [ $s = mock ] && srv="$EDITORS/test/mock-server.js"
+    NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=$s NIB_SERVER="$srv" run_suite "emacs-$s" \
+      emacs --batch -Q -l "$EDITORS/emacs/nib-eglot.el" -l "$EDITORS/emacs/test/eglot-test.el"
+  done
 fi
 
 # --- summary --------------------------------------------------------------------

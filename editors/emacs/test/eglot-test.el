@@ -1,0 +1,117 @@
+;;; eglot-test.el --- nib-eglot.el in a real Emacs, batch mode -*- lexical-binding: t; -*-
+
+;; emacs --batch -Q -l editors/emacs/nib-eglot.el -l editors/emacs/test/eglot-test.el
+;;
+;; Environment: NIB_SERVER (binary, or the mock server .js), NIB_MODEL,
+;; NIB_TEST_SUITE ("real" or "mock"), NIB_TEST_RESULTS (file results are
+;; appended to, one per line: "ok …", "not ok …: why", "skip …: why").
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'flymake)
+(require 'python)
+
+(defvar nib-test-suite (or (getenv "NIB_TEST_SUITE") "real"))
+(defvar nib-test-failed 0)
+(defvar nib-test-dir (make-temp-file "nib-eglot-" t))
+
+(setq nib-eglot-program (or (getenv "NIB_SERVER") (error "NIB_SERVER is not set"))
+      nib-eglot-model (getenv "NIB_MODEL")
+      nib-eglot-device "cpu"
+      eglot-sync-connect 30
+      eglot-events-buffer-config '(:size 0 :format full))
+
+(defun nib-test-result (line)
+  (message "[emacs %s] %s" nib-test-suite line)
+  (when (getenv "NIB_TEST_RESULTS")
+    (write-region (concat line "\n") nil (getenv "NIB_TEST_RESULTS") t 'silent)))
+
+(defmacro nib-test (name &rest body)
+  (declare (indent 1))
+  `(let ((full (format "emacs-%s: %s" nib-test-suite ,name)))
+     (condition-case err
+         (let ((r (progn ,@body)))
+           (if (and (consp r) (eq (car r) 'skip))
+               (nib-test-result (format "skip %s: %s" full (cdr r)))
+             (nib-test-result (format "ok %s" full))))
+       (error (cl-incf nib-test-failed)
+              (nib-test-result (format "not ok %s: %s" full (error-message-string err)))))))
+
+(defun nib-test-wait (what seconds pred)
+  (let ((end (+ (float-time) seconds)) v)
+    (while (and (not (setq v (funcall pred))) (< (float-time) end))
+      (accept-process-output nil 0.1))
+    (or v (error "timed out after %ss waiting for %s" seconds what))))
+
+(defun nib-test-open (name content)
+  (let ((file (expand-file-name name nib-test-dir)))
+    (with-temp-file file (insert content))
+    (find-file file)
+    (python-mode)
+    (unless (eglot-current-server)
+      (apply #'eglot (eglot--guess-contact)))
+    (nib-test-wait "eglot to connect" 30 #'eglot-current-server)
+    (current-buffer)))
+
+(make-directory (expand-file-name ".git" nib-test-dir) t)
+
+(nib-test "eglot starts nib and nib/status reports ready"
+  (nib-test-open "status.py" "import os\n")
+  (let ((s (nib-test-wait "ready" 60
+                          (lambda ()
+                            (let ((s (jsonrpc-request (eglot-current-server) :nib/status nil)))
+                              (when (equal (plist-get s :state) "error")
+                                (error "the server reports an error: %s" (plist-get s :message)))
+                              (and (equal (plist-get s :state) "ready") s))))))
+    (unless (plist-get s :device) (error "no device in %S" s))))
+
+(nib-test "completion-at-point offers nib's suggestion"
+  (nib-test-open "complete.py" "def main():\n    ")
+  (goto-char (point-max))
+  (let ((chars (if (equal nib-test-suite "mock") "x" "value = count + total"))
+        (i 0) found)
+    (while (and (not found) (< i (length chars)))
+      (insert (aref chars i))
+      (cl-incf i)
+      (let* ((capf (eglot-completion-at-point))
+             (cands (and capf (all-completions "" (nth 2 capf)))))
+        (setq found (car cands))))
+    (unless found (error "no candidates after typing %S" (substring chars 0 i)))
+    (message "[emacs %s] candidate: %S" nib-test-suite found)))
+
+(nib-test "a review diagnostic appears on the buggy line and its quick fix applies"
+  (nib-test-open "review.py" "def check(x):\n    if x == None:\n        return 0\n    return x\n")
+  (let* ((server (eglot-current-server))
+         (commands (plist-get (plist-get (eglot--capabilities server) :executeCommandProvider) :commands)))
+    (if (not (seq-contains-p commands "nib.reviewFile"))
+        '(skip . "the server does not offer nib.reviewFile yet")
+      (nib-eglot-review-file)
+      (let ((diags (nib-test-wait "a diagnostic" 20
+                                  (lambda () (flymake-start) (accept-process-output nil 0.2)
+                                    (flymake-diagnostics)))))
+        (unless (= (line-number-at-pos (flymake-diagnostic-beg (car diags))) 2)
+          (error "diagnostic on line %d" (line-number-at-pos (flymake-diagnostic-beg (car diags)))))
+        (when (equal nib-test-suite "mock")
+          (goto-char (flymake-diagnostic-beg (car diags)))
+          (let* ((actions (jsonrpc-request
+                           server :textDocument/codeAction
+                           (list :textDocument (eglot--TextDocumentIdentifier)
+                                 :range (list :start (eglot--pos-to-lsp-position (flymake-diagnostic-beg (car diags)))
+                                              :end (eglot--pos-to-lsp-position (flymake-diagnostic-end (car diags))))
+                                 :context (list :diagnostics
+                                                (vconcat (mapcar (lambda (d) (cdr (assoc 'eglot-lsp-diag (flymake-diagnostic-data d))))
+                                                                 diags))))))
+                 (fix (seq-find (lambda (a) (string-prefix-p "nib" (plist-get a :title))) actions)))
+            (unless fix (error "no nib code action in %S" actions))
+            (eglot-execute server fix)
+            (save-buffer)
+            (unless (string-match-p "if x is None:" (with-temp-buffer
+                                                       (insert-file-contents (buffer-file-name (get-buffer "review.py")))
+                                                       (buffer-string)))
+              (error "the fix is not in the file"))))))))
+
+(ignore-errors (eglot-shutdown-all))
+(delete-directory nib-test-dir t)
+(kill-emacs (if (> nib-test-failed 0) 1 0))
+;;; eglot-test.el ends here
