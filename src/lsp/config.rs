@@ -9,7 +9,7 @@
 //! | `threads`       | integer ≥ 1 or null         | `--threads` (one per core) | ONNX Runtime intra-op threads |
 //! | `maxTokens`     | integer 1–512               | 64 | longest suggestion, in tokens (single-line ones stop at 48) |
 //! | `temperature`   | number 0–2                  | 0 | 0 is greedy |
-//! | `debounceMs`    | integer 0–2000              | 30 | wait before automatic inline requests |
+//! | `debounceMs`    | integer 0–2000              | 10 | wait before automatic inline requests (and menu completions) |
 //! | `enable`        | bool, or map language → bool (`"*"` for the rest) | true | where to suggest |
 //! | `promptTokens`  | integer 64–16384            | 1024 | prompt budget for prefix, suffix and other files |
 //! | `contextFiles`  | integer 0–16                | 3 | other open files of the same language offered as context |
@@ -47,7 +47,7 @@ impl Default for Config {
             threads: None,
             max_tokens: 64,
             temperature: 0.0,
-            debounce_ms: 30,
+            debounce_ms: 10,
             enable: Enable::default(),
             prompt_tokens: 1024,
             context_files: 3,

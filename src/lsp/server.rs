@@ -66,6 +66,15 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// Bumps a counter unless forgotten: for futures dropped at an `.await`.
+struct CountOnDrop<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for CountOnDrop<'_> {
+    fn drop(&mut self) {
+        Stats::bump(self.0);
+    }
+}
+
 /// A suggestion ready to be turned into protocol items.
 struct Suggested {
     text: String,
@@ -205,13 +214,17 @@ impl Backend {
         }
         let (seq, superseded) = self.take_ticket(uri);
         if debounce && config.debounce_ms > 0 {
+            // Counts a request the client cancels while it waits here.
+            let waiting = CountOnDrop(&stats.cancelled);
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(config.debounce_ms)) => {}
                 () = superseded.notified() => {
+                    std::mem::forget(waiting);
                     Stats::bump(&stats.debounced);
                     return None;
                 }
             }
+            std::mem::forget(waiting);
             let version = lock(&self.docs).version(uri);
             if version != Some(snapshot.version) || !self.is_latest(uri, seq) {
                 Stats::bump(&stats.debounced);

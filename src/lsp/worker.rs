@@ -122,7 +122,8 @@ pub struct Stats {
     pub debounced: AtomicU64,
     /// Jobs replaced or dropped while queued.
     pub superseded: AtomicU64,
-    /// Jobs whose cancel token fired before they started.
+    /// Requests cancelled by the client during their debounce wait, and
+    /// jobs whose cancel token fired before they started.
     pub cancelled: AtomicU64,
     /// Jobs stopped while running.
     pub interrupted: AtomicU64,
