@@ -476,6 +476,13 @@ impl LanguageServer for Backend {
                 ));
             }
         }
+        // A client that shows inline completions would also ask for menu
+        // items on every keystroke, and the two requests would supersede
+        // each other: it gets only the inline provider.
+        let inline_client = caps
+            .text_document
+            .as_ref()
+            .is_some_and(|t| t.inline_completion.is_some());
         // Loading starts now; progress is reported once the client is initialized.
         self.start_load();
         tracing::info!(encoding = ?encoding, "initialize");
@@ -489,7 +496,7 @@ impl LanguageServer for Backend {
                         ..Default::default()
                     },
                 )),
-                completion_provider: Some(CompletionOptions {
+                completion_provider: (!inline_client).then(|| CompletionOptions {
                     trigger_characters: Some(
                         [".", "(", "[", "{", ",", ":", "=", " "]
                             .iter()

@@ -91,6 +91,9 @@ async def test_negotiates_the_position_encoding(client: LanguageClient):
     expected = "utf-8" if client.editor == "neovim" else "utf-16"
     assert caps.position_encoding == expected
     assert caps.inline_completion_provider
+    # Clients that declare inline completion get no menu provider, so the two
+    # requests do not supersede each other on every keystroke.
+    assert caps.completion_provider is None
     assert caps.text_document_sync.change == types.TextDocumentSyncKind.Incremental
 
 
