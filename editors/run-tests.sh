@@ -60,7 +60,7 @@ want_apt() { dpkg -s "$1" > /dev/null 2>&1 || need_apt+=("$1"); }
 command -v npm > /dev/null 2>&1 || { want_apt nodejs; want_apt npm; }
 want_apt python3; want_apt python3-venv # nvim comes from PyPI; ONNX Runtime too, when missing
 case " $SUITES " in *" vscode "*)
-  for p in chromium build-essential pkg-config python3 libkrb5-dev; do want_apt "$p"; done ;;
+  for p in chromium fonts-dejavu-core build-essential pkg-config python3 libkrb5-dev; do want_apt "$p"; done ;;
 esac
 if [ ${#need_apt[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "missing apt packages (install them as root): ${need_apt[*]}"
