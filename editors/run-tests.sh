@@ -43,6 +43,7 @@ START=$(date +%s)
 say() { printf '[editors %4ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }
 die() { say "error: $*"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
+rm -rf "$OUT/vscode" "$OUT/nvim-state" # artifacts of an earlier run
 mkdir -p "$TOOLS" "$OUT"
 : > "$RESULTS"
 

@@ -290,6 +290,51 @@ test('typing in a Python file shows ghost text; Tab accepts it; the saved file h
   if (!disk.startsWith(before0 + typed)) throw new Error('the typed text is not in the file');
 });
 
+async function runCommand(page, title) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    try {
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 5000 });
+      await input.fill(`>${title}`);
+      await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${title}"]`, { timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      return;
+    } catch (e) {
+      if (attempt === 2) throw e;
+    }
+  }
+}
+
+test('toggling completions off stops suggestions; on again brings them back', async (page) => {
+  await openFile(page, 'toggle.py', 'def f():\n    ');
+  await runCommand(page, 'nib: Toggle Inline Completions');
+  const settingsFile = path.join(userData, 'User', 'settings.json');
+  await waitFor('the setting to turn off', 5000, () => /"nib.inlineCompletions.enable":\s*false/.test(fs.readFileSync(settingsFile, 'utf8')));
+  const seen = events().length;
+  await page.keyboard.type(suite === 'mock' ? 'y' : 'value = count + total', { delay: 50 });
+  await sleep(1500);
+  if (await ghostText(page)) throw new Error('ghost text shows while completions are off');
+  if (events().slice(seen).some((e) => e.event === 'inlineCompletion')) throw new Error('the extension still asked the server');
+  await runCommand(page, 'nib: Toggle Inline Completions');
+  await waitFor('the setting to turn on', 5000, () => /"nib.inlineCompletions.enable":\s*true/.test(fs.readFileSync(settingsFile, 'utf8')));
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.press('Control+S');
+});
+
+test('restarting the server comes back ready', async (page) => {
+  const seen = events().length;
+  await runCommand(page, 'nib: Restart Server');
+  await waitFor('a new server to start', 30_000, () => events().slice(seen).some((e) => e.event === 'started'));
+  await waitFor('"nib: ready" again', 60_000, async () => {
+    const t = await statusText(page);
+    const after = events().slice(seen).filter((e) => e.event === 'status').pop();
+    return t && t.includes('nib: ready') && after && after.status.state === 'ready';
+  }, 250);
+});
+
 test('a review diagnostic appears on the buggy line and its quick fix applies', async (page) => {
   const started = events().find((e) => e.event === 'started');
   if (!started) throw new Error('the server did not start');
@@ -298,12 +343,7 @@ test('a review diagnostic appears on the buggy line and its quick fix applies', 
   }
   const file = await openFile(page, 'review.py', 'def check(x):\n    if x == None:\n        return 0\n    return x\n');
   await sleep(500);
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 5000 });
-  await input.fill('>nib: Review Current File');
-  await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 10_000 });
-  await page.keyboard.press('Enter');
+  await runCommand(page, 'nib: Review Current File');
   await waitFor('the review request', 10_000, () => events().some((e) => e.event === 'reviewRequested'));
   const squiggle = await waitFor('a review diagnostic', 20_000, () =>
     page.evaluate(() => document.querySelectorAll('.editor-instance .squiggly-warning, .editor-instance .squiggly-error, .editor-instance .squiggly-info').length > 0),
