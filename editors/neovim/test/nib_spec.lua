@@ -255,6 +255,38 @@ test("typing a different character cancels the suggestion", function()
   assert(inline.suggestion() ~= s, "the old suggestion still shows after typing " .. other)
 end)
 
+test(":NibToggle turns suggestions off and on", function()
+  open_file("toggle.py", "def t():\n    ")
+  vim.cmd("NibToggle")
+  local requests = inline.stats.requests
+  vim.api.nvim_input("<Esc>GAvalue = count")
+  sleep(800)
+  assert(not inline.suggestion(), "a suggestion shows while off")
+  assert(inline.stats.requests == requests, "requests were sent while off")
+  vim.cmd("NibToggle")
+  type_until_suggestion(suite == "mock" and "q" or " + total", 5000)
+end)
+
+test(":NibRestart starts a new server that becomes ready", function()
+  local bufnr = open_file("restart.py", "import sys\n")
+  local old = inline.client(bufnr).id
+  vim.cmd("NibRestart")
+  local new = wait_for("a new client", 20000, function()
+    local c = inline.client(bufnr)
+    return c and c.id ~= old and c
+  end)
+  wait_for("ready", 60000, function()
+    local st
+    nib.refresh_status(function(x)
+      st = x
+    end)
+    sleep(200)
+    return st and st.state == "ready"
+  end)
+  assert(not vim.lsp.get_client_by_id(old) or vim.lsp.get_client_by_id(old):is_stopped(), "the old server still runs")
+  _ = new
+end)
+
 test(":help nib opens the plugin's documentation", function()
   vim.cmd("helptags " .. vim.fn.fnameescape(plugin_dir .. "/doc"))
   vim.cmd("help nib")
