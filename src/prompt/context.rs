@@ -124,13 +124,22 @@ fn head_tokens(tokenizer: &Tokenizer, text: &str, budget: usize) -> Result<Vec<u
     if tokens.len() <= budget {
         return Ok(tokens);
     }
-    let mut end = text.len();
-    while let Some(i) = text[..end].rfind('\n') {
-        end = i;
-        let t = tokenizer.encode(&text[..=i])?;
+    // Binary search over line ends for the longest head that fits.
+    let line_ends: Vec<usize> = text.match_indices('\n').map(|(i, _)| i + 1).collect();
+    let (mut lo, mut hi) = (0, line_ends.len());
+    let mut best = None;
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let t = tokenizer.encode(&text[..line_ends[mid]])?;
         if t.len() <= budget {
-            return Ok(t);
+            best = Some(t);
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
+    }
+    if let Some(t) = best {
+        return Ok(t);
     }
     Ok(tokens[..budget].to_vec())
 }
@@ -176,6 +185,49 @@ fn snippet_tokens(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tokenizer() -> Tokenizer {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/llama");
+        Tokenizer::load(&dir).expect("fixture tokenizer")
+    }
+
+    fn code(lines: usize) -> String {
+        (0..lines)
+            .map(|i| format!("    total_{i} = compute(total_{i}, {i})\n"))
+            .collect()
+    }
+
+    #[test]
+    fn head_keeps_whole_lines_within_budget() {
+        let t = tokenizer();
+        let text = code(40);
+        let head = head_tokens(&t, &text, 100).expect("head");
+        assert!(head.len() <= 100);
+        let decoded = t.decode(&head);
+        assert!(
+            decoded.ends_with('\n') && text.starts_with(&decoded),
+            "{decoded:?}"
+        );
+        // One more line would not fit.
+        let next_line_end = text[decoded.len()..]
+            .find('\n')
+            .map(|i| decoded.len() + i + 1)
+            .expect("more lines");
+        assert!(t.encode(&text[..next_line_end]).expect("encode").len() > 100);
+    }
+
+    #[test]
+    fn tail_start_stays_put_while_typing() {
+        let t = tokenizer();
+        let text = code(200);
+        let first = t.decode(&tail_tokens(&t, &text, 300).expect("tail"));
+        assert!(text.ends_with(&first) && first.len() < text.len());
+        // Typing a few characters at the end keeps the cut where it was.
+        let typed = format!("{text}    resu");
+        let second = t.decode(&tail_tokens(&t, &typed, 300).expect("tail"));
+        assert!(second.starts_with(&first), "the cut moved");
+    }
 
     #[test]
     fn budget_split_adds_up() {
