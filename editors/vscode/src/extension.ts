@@ -338,6 +338,7 @@ export async function activate(context: vscode.ExtensionContext) {
     vscode.commands.registerCommand('nib.showStatus', () => n.showStatus()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration('nib')) return;
+      n.event('settingsChanged', { settings: serverSettings().nib });
       if (e.affectsConfiguration('nib.serverPath') || e.affectsConfiguration('nib.serverArgs')) {
         void n.restart();
       } else {

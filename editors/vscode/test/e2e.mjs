@@ -309,16 +309,21 @@ async function runCommand(page, title) {
 
 test('toggling completions off stops suggestions; on again brings them back', async (page) => {
   await openFile(page, 'toggle.py', 'def f():\n    ');
+  let seen = events().length;
   await runCommand(page, 'nib: Toggle Inline Completions');
-  const settingsFile = path.join(userData, 'User', 'settings.json');
-  await waitFor('the setting to turn off', 5000, () => /"nib.inlineCompletions.enable":\s*false/.test(fs.readFileSync(settingsFile, 'utf8')));
-  const seen = events().length;
+  // The extension sees the change (and sends the server `enable: false`).
+  await waitFor('the extension to see completions off', 10_000, () =>
+    events().slice(seen).some((e) => e.event === 'settingsChanged' && e.settings.enable === false));
+  await sleep(300);
+  seen = events().length;
   await page.keyboard.type(suite === 'mock' ? 'y' : 'value = count + total', { delay: 50 });
   await sleep(1500);
   if (await ghostText(page)) throw new Error('ghost text shows while completions are off');
   if (events().slice(seen).some((e) => e.event === 'inlineCompletion')) throw new Error('the extension still asked the server');
+  seen = events().length;
   await runCommand(page, 'nib: Toggle Inline Completions');
-  await waitFor('the setting to turn on', 5000, () => /"nib.inlineCompletions.enable":\s*true/.test(fs.readFileSync(settingsFile, 'utf8')));
+  await waitFor('the extension to see completions on', 10_000, () =>
+    events().slice(seen).some((e) => e.event === 'settingsChanged' && e.settings.enable !== false));
   await page.keyboard.press('Control+A');
   await page.keyboard.press('Delete');
   await page.keyboard.press('Control+S');
