@@ -19,12 +19,14 @@ fn greedy_output_matches_transformers_for_every_fixture() {
     }
 }
 
-/// fp16 and int8-quantized graphs, against a plain onnxruntime loop in Python
-/// on the same graph (tests/fixtures/variants/make.py).
+/// Other forms of graph: fp16 and int8-quantized ones against a plain
+/// onnxruntime loop in Python on the same graph (variants/make.py), and a
+/// fused GroupQueryAttention graph from onnxruntime-genai's builder, with its
+/// weights in external data, against transformers (variants/make_fused.py).
 #[test]
-fn fp16_and_int8_graphs_match_a_reference_loop() {
+fn other_graph_forms_match_their_references() {
     let checked = check_all("tests/fixtures/variants");
-    assert_eq!(checked, ["llama_fp16", "llama_int8"]);
+    assert_eq!(checked, ["llama_fp16", "llama_gqa", "llama_int8"]);
 }
 
 /// Checks every fixture folder under `folder` and returns their names.
