@@ -245,6 +245,9 @@ impl Shape {
     /// Whether `text` already holds everything this suggestion can use, so
     /// generation may stop.
     pub fn is_complete(&self, text: &str) -> bool {
+        if repetition_start(text).is_some() {
+            return true;
+        }
         match self.mode {
             Mode::SingleLine => text.contains('\n'),
             Mode::MultiLine => {
@@ -302,6 +305,42 @@ fn ends_with_block_opener(line: &str) -> bool {
     !t.trim_start().starts_with(['#', '/']) && t.ends_with([':', '{'])
 }
 
+/// Shortest repeated unit and how many times it must repeat at the end of
+/// the output before it counts as a loop (`in_in_in_in_`, `)))))))`, a line
+/// written four times) rather than code.
+const LOOP_UNIT_CHARS: usize = 40;
+const LOOP_REPEATS: usize = 4;
+
+/// Byte offset where a degenerate loop at the end of `text` starts, keeping
+/// one copy of the repeated unit. Small models fall into such loops.
+fn repetition_start(text: &str) -> Option<usize> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let n = chars.len();
+    for unit in 1..=LOOP_UNIT_CHARS.min(n / LOOP_REPEATS) {
+        // Count how many times the last `unit` chars repeat back to back.
+        let mut repeats = 1;
+        while (repeats + 1) * unit <= n
+            && (0..unit).all(|i| chars[n - 1 - i].1 == chars[n - 1 - i - repeats * unit].1)
+        {
+            repeats += 1;
+        }
+        let loop_chars = repeats * unit;
+        // A unit of one or two characters is a loop only when long (`----` is fine).
+        let needed = LOOP_REPEATS.max(16 / unit);
+        let is_text = chars[n - unit..]
+            .iter()
+            .any(|(_, c)| c.is_alphanumeric() || "()[]{}_".contains(*c));
+        if repeats >= needed && is_text {
+            return Some(
+                chars
+                    .get(n - loop_chars + unit)
+                    .map_or(text.len(), |&(i, _)| i),
+            );
+        }
+    }
+    None
+}
+
 /// The suggestion to show for raw model output, or `None` when nothing is
 /// worth showing.
 pub fn finish(raw: &str, shape: &Shape) -> Option<String> {
@@ -311,6 +350,7 @@ pub fn finish(raw: &str, shape: &Shape) -> Option<String> {
         Some(i) => &raw[..i],
         None => raw,
     };
+    let raw = &raw[..repetition_start(raw).unwrap_or(raw.len())];
     let mut text = match shape.mode {
         Mode::SingleLine => {
             let line = raw.split('\n').next().unwrap_or("").trim_end_matches('\r');
@@ -499,6 +539,24 @@ mod tests {
     fn no_double_space_after_a_space() {
         assert_eq!(check("x = ", "\n", " 5").as_deref(), Some("5"));
         assert_eq!(check("x =", "\n", " 5").as_deref(), Some(" 5"));
+    }
+
+    #[test]
+    fn loops_are_cut_to_one_copy() {
+        assert_eq!(
+            repetition_start("self._get_in_in_in_in_in_"),
+            Some("self._get_in_".len())
+        );
+        assert_eq!(repetition_start("foo(a, b)"), None);
+        assert_eq!(repetition_start("x = '--------'"), None);
+        assert_eq!(repetition_start("))))))))))))))))))"), Some(1));
+        let line = "    print(x)\n";
+        assert_eq!(repetition_start(&line.repeat(5)), Some(line.len()));
+        assert_eq!(
+            check("x = ", "\n", "f(in_in_in_in_in_in_").as_deref(),
+            Some("f(in_")
+        );
+        assert!(Shape::at("x = ", "\n").is_complete("a_b_b_b_b_b_b_b_b_"));
     }
 
     #[test]
