@@ -15,5 +15,5 @@ if [[ ${#reqs[@]} -gt 0 ]]; then
   .venv/bin/python -m pip install --quiet "${reqs[@]}"
 fi
 if [[ -f models/pyproject.toml ]]; then
-  .venv/bin/python -m pip install --quiet --no-deps -e models
+  .venv/bin/python -m pip install --quiet -e "models[train,test]"
 fi
