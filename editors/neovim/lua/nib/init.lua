@@ -46,6 +46,12 @@ function M.lsp_config()
     root_markers = o.root_markers,
     init_options = settings,
     settings = settings,
+    -- The plugin shows inline completions itself; saying so tells the server
+    -- to offer ghost text only, not also completion-menu items (whose
+    -- requests would supersede the inline ones).
+    capabilities = vim.tbl_deep_extend("force", vim.lsp.protocol.make_client_capabilities(), {
+      textDocument = { inlineCompletion = { dynamicRegistration = false } },
+    }),
     on_init = function()
       M.status = { state = "loading" }
       vim.defer_fn(M.refresh_status, 200)
