@@ -8,6 +8,9 @@ use std::path::PathBuf;
 /// The files of a model folder that nib reads, required ones first.
 const REQUIRED: &[&str] = &["model.onnx", "config.json", "tokenizer.json"];
 const OPTIONAL: &[&str] = &[
+    // External weights, as the exporters name them.
+    "model.onnx.data",
+    "model.onnx_data",
     "generation_config.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
