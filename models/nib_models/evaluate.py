@@ -131,8 +131,15 @@ def fit_left(tok, text, budget):
     return lines[-1][-budget:]
 
 
-def line_completion_samples(docs, n, seed=0, min_target_chars=4):
-    """(left_context, target) pairs: cut at a random non-trivial line after its indentation."""
+def line_completion_samples(docs, n, seed=0, min_target_chars=4, keep_indent=False):
+    """(left_context, target) pairs: cut a file before a random non-trivial line.
+
+    The left context is every line above, WITHOUT the final newline: the model writes the
+    newline, the indentation and the line (its first non-blank output line is compared with
+    the stripped target), as in CodeXGLUE line-level completion where the context ends with the
+    previous line. Ending the prompt inside whitespace ("\n" or "\n    ") would cut a byte-level
+    BPE token in two, which small models handle badly. ``keep_indent``: cursor after the
+    indentation instead (the editor case)."""
     rng = random.Random(seed)
     docs = [d for d in docs if d["text"].count("\n") >= 5]
     rng.shuffle(docs)
@@ -148,7 +155,7 @@ def line_completion_samples(docs, n, seed=0, min_target_chars=4):
         i = rng.choice(cands)
         line = lines[i]
         indent = line[:len(line) - len(line.lstrip())]
-        left = "\n".join(lines[:i]) + "\n" + indent
+        left = "\n".join(lines[:i]) + ("\n" + indent if keep_indent else "")
         out.append(dict(package=d["package"], path=d["path"], left=left, target=line.strip()))
     return out
 
@@ -207,8 +214,14 @@ def run_line_completion(nib, model, tok, samples, max_pos, max_new=48, workers=2
 
     def one(s):
         prompt = fit_left(tok, s["left"], budget)
-        r = nib_generate(nib, model, prompt, max_new, stop="\n", threads=threads)
-        pred = (r.get("text") or "").split("\n")[0]
+        keep_indent = s["left"].endswith((" ", "\t"))
+        r = nib_generate(nib, model, prompt, max_new, stop="\n" if keep_indent else None, threads=threads)
+        text = r.get("text") or ""
+        if keep_indent:
+            pred = text.split("\n")[0]
+        else:  # first non-blank line after the previous line's end
+            rest = text.split("\n")[1:]
+            pred = next((l for l in rest if l.strip()), "")
         return dict(s, left=None, pred=pred, em=exact_match(pred, s["target"]),
                     es=edit_similarity(pred.strip(), s["target"].strip()))
 
