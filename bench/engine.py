@@ -1,16 +1,22 @@
 """Engine benchmark: nib against onnxruntime-genai and transformers.
 
-Runs the three on the same weights and prompt (512 tokens of a real source
-file by default) on the CPU and prints a markdown table; full numbers go to
-bench/out/engine.json. nib's own numbers come from `cargo bench --bench
-engine`, which also measures the completion after one typed character.
+Runs, on the CPU, with the same prompt (512 tokens of a real source file by
+default) and the same number of generated tokens:
+- nib and onnxruntime-genai on the shipped graph (--model; nib's default model
+  is a fused GroupQueryAttention graph, onnxruntime-genai's own format), genai
+  both with nib's KV handling and with its shared KV buffer;
+- nib and onnxruntime-genai on the optimum export of the same weights (the
+  layout community models come in);
+- transformers' generate on the PyTorch weights.
+nib's numbers come from `cargo bench --bench engine`, which also measures the
+completion after one typed character. A markdown table is printed; full
+numbers go to bench/out/engine.json.
 
-    .venv/bin/python bench/engine.py [--model models/default] [--threads 2]
+    .venv/bin/python bench/engine.py --model models/default --hf models/runs/base/final --threads 1
 
-The comparison needs the model's PyTorch weights (--hf DIR). Without them the
-script builds a model with the same config.json and random weights: speed
-depends on the shapes, not the values, and every engine is forced to generate
-the same number of tokens.
+Without --hf the script builds a model with the same config.json and random
+weights: speed depends on the shapes, not the values, and every engine is
+forced to generate the same number of tokens.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ def run_nib(model: pathlib.Path, args) -> dict:
 
 
 def comparison_model(model: pathlib.Path, hf: pathlib.Path | None) -> tuple[pathlib.Path, pathlib.Path]:
-    """An fp32 optimum export plus the PyTorch weights it came from."""
+    """The PyTorch weights (--hf, or random ones of the same config) and their
+    fp32 export by optimum, the exporter community models come from."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -71,10 +78,19 @@ def comparison_model(model: pathlib.Path, hf: pathlib.Path | None) -> tuple[path
     return hf_dir, onnx_dir
 
 
-def genai_config(onnx_dir: pathlib.Path, threads: int) -> None:
+def genai_config(onnx_dir: pathlib.Path, threads: int, share_buffer: bool) -> None:
+    """onnxruntime-genai's config for a graph nib also runs, from its inputs."""
+    import onnx
+
+    graph = onnx.load(str(onnx_dir / "model.onnx"), load_external_data=False).graph
+    names = {i.name for i in graph.input}
     cfg = json.loads((onnx_dir / "config.json").read_text())
     heads = cfg["num_attention_heads"]
     eos = cfg.get("eos_token_id", 0)
+    inputs = {"input_ids": "input_ids", "attention_mask": "attention_mask",
+              "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"}
+    if "position_ids" in names:
+        inputs["position_ids"] = "position_ids"
     (onnx_dir / "genai_config.json").write_text(json.dumps({
         "model": {
             "bos_token_id": cfg.get("bos_token_id", 0),
@@ -91,26 +107,27 @@ def genai_config(onnx_dir: pathlib.Path, threads: int) -> None:
                 "num_attention_heads": heads,
                 "num_hidden_layers": cfg["num_hidden_layers"],
                 "num_key_value_heads": cfg.get("num_key_value_heads", heads),
-                "inputs": {
-                    "input_ids": "input_ids", "attention_mask": "attention_mask", "position_ids": "position_ids",
-                    "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value",
-                },
+                "inputs": inputs,
                 "outputs": {
                     "logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value",
                 },
             },
         },
-        "search": {"do_sample": False, "num_beams": 1, "past_present_share_buffer": False,
+        "search": {"do_sample": False, "num_beams": 1, "past_present_share_buffer": share_buffer,
                    "max_length": cfg["max_position_embeddings"], "min_length": 0, "top_k": 1, "top_p": 1.0,
                    "temperature": 1.0, "repetition_penalty": 1.0},
     }, indent=1))
 
 
-def run_genai(onnx_dir: pathlib.Path, ids: list[int], args) -> dict:
+def run_genai(onnx_dir: pathlib.Path, ids: list[int], args, share_buffer: bool = False) -> dict:
+    """onnxruntime-genai on a copy of the folder (it needs its own config file)."""
     import onnxruntime_genai as og
 
-    genai_config(onnx_dir, args.threads)
-    model = og.Model(str(onnx_dir))
+    copy = OUT / f"genai-{onnx_dir.name}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(onnx_dir, copy)
+    genai_config(copy, args.threads, share_buffer)
+    model = og.Model(str(copy))
     ttft, decode = [], []
     for i in range(args.repeat + 1):
         params = og.GeneratorParams(model)
@@ -168,14 +185,16 @@ def main() -> None:
 
     from tokenizers import Tokenizer
 
-    hf_dir, onnx_dir = comparison_model(args.model.resolve(), args.hf)
+    hf_dir, optimum_dir = comparison_model(args.model.resolve(), args.hf)
     tok = Tokenizer.from_file(str(args.model / "tokenizer.json"))
     ids = tok.encode(args.source.read_text(), add_special_tokens=False).ids[: args.prompt_tokens]
 
     results = {
-        "nib (shipped model)": run_nib(args.model, args),
-        "nib (fp32 export)": run_nib(onnx_dir, args),
-        "onnxruntime-genai (fp32 export)": run_genai(onnx_dir, ids, args),
+        "nib (shipped graph)": run_nib(args.model, args),
+        "onnxruntime-genai (shipped graph)": run_genai(args.model, ids, args),
+        "onnxruntime-genai (shipped graph, shared KV buffer)": run_genai(args.model, ids, args, share_buffer=True),
+        "nib (optimum export)": run_nib(optimum_dir, args),
+        "onnxruntime-genai (optimum export)": run_genai(optimum_dir, ids, args),
         "transformers (PyTorch fp32)": run_transformers(hf_dir, ids, args),
     }
     machine = f"{platform.processor() or platform.machine()}, {args.threads} threads"
@@ -187,18 +206,16 @@ def main() -> None:
     for name, r in results.items():
         print(f"| {name} | {r['prefill_tokens_per_s']:.0f} | {r['time_to_first_token_ms']:.1f} | "
               f"{r['decode_tokens_per_s']:.0f} |")
-    nib = results["nib (fp32 export)"]
-    print(f"\nnib / onnxruntime-genai decode: "
-          f"{nib['decode_tokens_per_s'] / results['onnxruntime-genai (fp32 export)']['decode_tokens_per_s']:.2f}x; "
-          f"nib / transformers decode: "
-          f"{nib['decode_tokens_per_s'] / results['transformers (PyTorch fp32)']['decode_tokens_per_s']:.2f}x")
-    for name in ["nib (shipped model)", "nib (fp32 export)"]:
+    for graph in ["shipped graph", "optimum export"]:
+        nib = results[f"nib ({graph})"]["decode_tokens_per_s"]
+        print(f"{graph}: nib / onnxruntime-genai decode {nib / results[f'onnxruntime-genai ({graph})']['decode_tokens_per_s']:.2f}x, "
+              f"nib / transformers decode {nib / results['transformers (PyTorch fp32)']['decode_tokens_per_s']:.2f}x")
+    for name in ["nib (shipped graph)", "nib (optimum export)"]:
         r = results[name]
         print(f"{name}: one typed character costs {r['typed_over_cold_first_token']:.1%} of a cold time to first "
               f"token ({r['typed_first_token_ms']:.1f} vs {r['cold_first_token_ms']:.1f} ms, "
               f"{r['typed_prefill_tokens']:.0f} tokens prefilled), "
               f"{r['typed_over_cold_completion']:.1%} of a cold {r['completion_tokens']}-token completion")
-
 
 if __name__ == "__main__":
     main()
