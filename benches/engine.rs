@@ -124,7 +124,9 @@ fn main() {
         snippets: Vec::new(),
     };
     let build = |engine: &OrtEngine, c: &CompletionContext| {
-        build_prompt(engine.tokenizer(), fim.as_ref(), order, c, budget).expect("prompt")
+        build_prompt(engine.tokenizer(), fim.as_ref(), order, c, budget)
+            .expect("prompt")
+            .tokens
     };
     let completion_tokens = 16;
     let (mut cold, mut warm, mut cold_ttft, mut warm_ttft, mut warm_prefilled) =

@@ -208,3 +208,18 @@ fn streamed_text_equals_the_full_decode() {
         }
     }
 }
+
+#[test]
+fn a_required_prefix_starts_the_output() {
+    let mut engine = load("gpt2");
+    let prompt = engine
+        .tokenizer()
+        .encode_prompt("def fibonacci(n):\n")
+        .expect("encode");
+    let req = GenerateRequest {
+        required_prefix: "    ret".into(),
+        ..request(prompt, 16)
+    };
+    let out = engine.generate(&req, &mut RunToEnd).expect("generate");
+    assert!(out.text.starts_with("    ret"), "{:?}", out.text);
+}

@@ -91,6 +91,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         stop_tokens: Vec::new(),
         overflow: Overflow::Error,
         ignore_eos: args.ignore_eos,
+        required_prefix: String::new(),
     };
     let out = engine.generate(&request, &mut RunToEnd)?;
     match args.format {

@@ -59,15 +59,18 @@ struct Until<'a> {
     shape: &'a Shape,
     caller: &'a mut dyn Control,
     interrupted: bool,
+    /// Text the model rewrites before the suggestion proper (token healing).
+    healed: &'a str,
 }
 
 impl Control for Until<'_> {
     fn keep_going(&mut self, text: &str) -> bool {
-        if !self.caller.keep_going(text) {
+        let new = text.strip_prefix(self.healed).unwrap_or("");
+        if !self.caller.keep_going(new) {
             self.interrupted = true;
             return false;
         }
-        !self.shape.is_complete(text)
+        !self.shape.is_complete(new)
     }
 }
 
@@ -128,29 +131,32 @@ pub fn complete_with(
         Lang::from_path(ctx.path.as_deref()),
     );
     let request = GenerateRequest {
-        prompt,
-        max_tokens: if shape.mode == Mode::SingleLine {
-            options.max_tokens.min(48)
-        } else {
-            options.max_tokens
-        },
+        prompt: prompt.tokens,
+        // One more token for the text token healing rewrites.
+        max_tokens: usize::from(!prompt.healed.is_empty())
+            + if shape.mode == Mode::SingleLine {
+                options.max_tokens.min(48)
+            } else {
+                options.max_tokens
+            },
         sampling: options.sampling,
         stop: Vec::new(),
-        stop_tokens: fim.map(|f| f.stop).unwrap_or_default(),
+        stop_tokens: fim.map(|f| f.middle_stops()).unwrap_or_default(),
         overflow: Overflow::TruncateLeft,
         ignore_eos: false,
+        required_prefix: prompt.healed.clone(),
     };
     let mut until = Until {
         shape: &shape,
         caller: control,
         interrupted: false,
+        healed: &prompt.healed,
     };
     let output = engine.generate(&request, &mut until)?;
     let interrupted = until.interrupted;
-    let text = if interrupted {
-        None
-    } else {
-        finish(&output.text, &shape)
+    let text = match output.text.strip_prefix(&prompt.healed) {
+        Some(new) if !interrupted => finish(new, &shape),
+        _ => None,
     };
     Ok(Outcome {
         text,

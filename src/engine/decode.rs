@@ -39,6 +39,8 @@ pub struct OrtEngine {
     cache: PrefixCache,
     /// Vocabulary size as the graph's logits have it.
     logits_width: Option<usize>,
+    /// Each token's text, for token healing; filled on first use.
+    token_texts: Vec<String>,
 }
 
 impl OrtEngine {
@@ -114,6 +116,7 @@ impl OrtEngine {
             cuda_note,
             cache,
             logits_width: None,
+            token_texts: Vec::new(),
         })
     }
 
@@ -374,18 +377,29 @@ impl OrtEngine {
         let done_len = cache.len();
         let mut logits = self.prefill(cache, &prompt[done_len..])?;
         let mut first_token_at = None;
-        let mut stream = TextStream::default();
+        let mut stream = TextStream::after(prompt.last().copied());
         let finish = |tokenizer: &Tokenizer, stream: TextStream, reason, at| {
-            let tokens = stream.into_tokens();
             // The exact text of all tokens, cut at the stop the stream saw.
-            let mut text = tokenizer.decode(&tokens);
+            let (mut text, tokens) = stream.finish(tokenizer);
             if let Some(cut) = earliest_stop(&text, &request.stop) {
                 text.truncate(cut);
             }
             Ok((tokens, text, reason, at))
         };
+        let mut required = request.required_prefix.as_str();
         loop {
+            if !required.is_empty() {
+                self.restrict_to(&mut logits, required);
+            }
             let next = sampler.sample(&logits) as u32;
+            if !required.is_empty() {
+                let text = self.token_text(next);
+                required = if text.len() >= required.len() {
+                    ""
+                } else {
+                    &required[text.len()..]
+                };
+            }
             first_token_at.get_or_insert_with(|| started.elapsed());
             let is_eos = self.info.eos_token_ids.contains(&next) && !request.ignore_eos;
             if is_eos || request.stop_tokens.contains(&next) {
@@ -413,6 +427,42 @@ impl OrtEngine {
                 return finish(&self.tokenizer, stream, reason, first_token_at);
             }
             logits = self.step(cache, &[next])?;
+        }
+    }
+}
+
+impl OrtEngine {
+    /// The text of one token alone, for every token id (computed once).
+    fn token_text(&mut self, id: u32) -> &str {
+        if self.token_texts.is_empty() {
+            let n = self.logits_width.unwrap_or(self.info.vocab_size);
+            self.token_texts = (0..n as u32).map(|i| self.tokenizer.decode(&[i])).collect();
+        }
+        self.token_texts.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// Masks the tokens whose text does not agree with `required`: it must
+    /// start with `required` or be a non-empty start of it. Leaves the
+    /// logits alone when no token agrees.
+    fn restrict_to(&mut self, logits: &mut [f32], required: &str) {
+        self.token_text(0);
+        let agrees = |t: &str| {
+            !t.is_empty()
+                && !t.contains('\u{FFFD}')
+                && (t.starts_with(required) || required.starts_with(t))
+        };
+        if !self
+            .token_texts
+            .iter()
+            .take(logits.len())
+            .any(|t| agrees(t))
+        {
+            return;
+        }
+        for (logit, text) in logits.iter_mut().zip(&self.token_texts) {
+            if !agrees(text) {
+                *logit = f32::NEG_INFINITY;
+            }
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct GenerateRequest {
     pub overflow: Overflow,
     /// Keep generating past EOS (benchmarks that need a fixed length).
     pub ignore_eos: bool,
+    /// The generated text must start with this; the first tokens are
+    /// restricted to ones that agree with it (token healing).
+    pub required_prefix: String,
 }
 
 impl GenerateRequest {
@@ -57,6 +60,7 @@ impl GenerateRequest {
             stop_tokens: Vec::new(),
             overflow: Overflow::Error,
             ignore_eos: false,
+            required_prefix: String::new(),
         }
     }
 }

@@ -124,9 +124,26 @@ pub struct TextStream {
     prefix_offset: usize,
     read_offset: usize,
     text: String,
+    /// How many leading tokens are context, not generated.
+    context: usize,
 }
 
 impl TextStream {
+    /// A stream that continues after `context` (the prompt's last token), so
+    /// tokenizers that drop a leading space at the start of a text (Llama's
+    /// `▁`) keep it at the start of the generated text.
+    pub fn after(context: Option<u32>) -> Self {
+        let tokens: Vec<u32> = context.into_iter().collect();
+        let read_offset = tokens.len();
+        Self {
+            tokens,
+            prefix_offset: 0,
+            read_offset,
+            text: String::new(),
+            context: read_offset,
+        }
+    }
+
     /// Adds a token and returns the text so far.
     pub fn push(&mut self, tokenizer: &Tokenizer, id: u32) -> &str {
         self.tokens.push(id);
@@ -134,7 +151,7 @@ impl TextStream {
         let now = tokenizer.decode(&self.tokens[self.prefix_offset..]);
         if !now.starts_with(&before) {
             // The window re-decoded differently: take the whole sequence.
-            self.text = tokenizer.decode(&self.tokens);
+            self.text = Self::text_after(tokenizer, &self.tokens, self.context);
             self.prefix_offset = self.tokens.len().saturating_sub(1);
             self.read_offset = self.tokens.len();
         } else if now.len() > before.len() && !now.ends_with('\u{FFFD}') {
@@ -145,11 +162,24 @@ impl TextStream {
         &self.text
     }
 
+    /// The generated tokens (context excluded).
     pub fn tokens(&self) -> &[u32] {
-        &self.tokens
+        &self.tokens[self.context..]
     }
 
-    pub fn into_tokens(self) -> Vec<u32> {
-        self.tokens
+    /// The exact text and the tokens of the whole generation.
+    pub fn finish(self, tokenizer: &Tokenizer) -> (String, Vec<u32>) {
+        let text = Self::text_after(tokenizer, &self.tokens, self.context);
+        (text, self.tokens[self.context..].to_vec())
+    }
+
+    /// Text of `tokens[context..]` as it reads after `tokens[..context]`.
+    fn text_after(tokenizer: &Tokenizer, tokens: &[u32], context: usize) -> String {
+        let before = tokenizer.decode(&tokens[..context]);
+        let all = tokenizer.decode(tokens);
+        match all.strip_prefix(&before) {
+            Some(rest) => rest.to_owned(),
+            None => tokenizer.decode(&tokens[context..]),
+        }
     }
 }

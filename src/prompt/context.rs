@@ -48,6 +48,17 @@ impl BudgetSplit {
     }
 }
 
+/// A completion prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub tokens: Vec<u32>,
+    /// Text of the prefix's last token, left out of `tokens` (token healing):
+    /// the cursor often splits what the model saw as one token (indentation,
+    /// half a word), so the model writes that text again, free to pick a
+    /// longer token, and the suggestion must start with it.
+    pub healed: String,
+}
+
 /// Builds the prompt tokens. Without FIM markers the prompt is the prefix alone.
 pub fn build_prompt(
     tokenizer: &Tokenizer,
@@ -55,7 +66,7 @@ pub fn build_prompt(
     order: FimOrder,
     ctx: &CompletionContext,
     budget: BudgetSplit,
-) -> Result<Vec<u32>, String> {
+) -> Result<Prompt, String> {
     let has_fim = fim.is_some();
     let prefix_budget = if has_fim {
         budget.prefix
@@ -63,6 +74,7 @@ pub fn build_prompt(
         budget.prefix + budget.suffix
     };
     let mut prefix = tail_tokens(tokenizer, &ctx.prefix, prefix_budget)?;
+    let healed = heal(tokenizer, &ctx.prefix, &mut prefix);
     let context = snippet_tokens(tokenizer, fim, ctx, budget.snippets)?;
     let mut lead: Vec<u32> = tokenizer.leading_special().to_vec();
     match fim {
@@ -70,14 +82,32 @@ pub fn build_prompt(
             // Other files go before the markers, as in repository-level training.
             lead.extend_from_slice(&context);
             let suffix = head_tokens(tokenizer, &ctx.suffix, budget.suffix)?;
-            Ok(fim.layout(order, &lead, &prefix, &suffix))
+            let tokens = fim.layout(order, &lead, &prefix, &suffix);
+            Ok(Prompt { tokens, healed })
         }
         None => {
             lead.extend_from_slice(&context);
             lead.append(&mut prefix);
-            Ok(lead)
+            Ok(Prompt {
+                tokens: lead,
+                healed,
+            })
         }
     }
+}
+
+/// Removes the last prefix token when the prefix text really ends with its
+/// text, and returns that text ("" when nothing was removed).
+fn heal(tokenizer: &Tokenizer, prefix_text: &str, prefix: &mut Vec<u32>) -> String {
+    let Some(&last) = prefix.last() else {
+        return String::new();
+    };
+    let text = tokenizer.decode(&[last]);
+    if text.is_empty() || text.contains('\u{FFFD}') || !prefix_text.ends_with(&text) {
+        return String::new();
+    }
+    prefix.pop();
+    text
 }
 
 /// The end of `text` in at most `budget` tokens, cut at a line boundary that
@@ -227,6 +257,24 @@ mod tests {
         let typed = format!("{text}    resu");
         let second = t.decode(&tail_tokens(&t, &typed, 300).expect("tail"));
         assert!(second.starts_with(&first), "the cut moved");
+    }
+
+    #[test]
+    fn the_prefix_last_token_is_healed() {
+        let t = tokenizer();
+        let ctx = CompletionContext {
+            prefix: "def f(x):\n    return x +".into(),
+            ..Default::default()
+        };
+        let prompt =
+            build_prompt(&t, None, FimOrder::Psm, &ctx, BudgetSplit::of(256)).expect("prompt");
+        assert!(
+            !prompt.healed.is_empty() && ctx.prefix.ends_with(&prompt.healed),
+            "{prompt:?}"
+        );
+        // The prompt holds the prefix without the healed text.
+        let shown = t.decode(&prompt.tokens);
+        assert_eq!(format!("{shown}{}", prompt.healed), ctx.prefix);
     }
 
     #[test]

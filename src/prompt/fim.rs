@@ -133,6 +133,14 @@ impl FimTokens {
         })
     }
 
+    /// Tokens that end a middle: the family's stops, and its own markers,
+    /// which a small model sometimes emits inside a middle.
+    pub fn middle_stops(&self) -> Vec<u32> {
+        let mut stops = self.stop.clone();
+        stops.extend([self.prefix, self.suffix, self.middle]);
+        stops
+    }
+
     /// Lays out a FIM prompt from already-encoded parts. DeepSeek's markers
     /// mean begin/hole/end, which is the same prefix-suffix-middle layout.
     pub fn layout(

@@ -4,5 +4,5 @@
 mod context;
 mod fim;
 
-pub use self::context::{BudgetSplit, CompletionContext, Snippet, build_prompt};
+pub use self::context::{BudgetSplit, CompletionContext, Prompt, Snippet, build_prompt};
 pub use self::fim::{FimOrder, FimStyle, FimTokens};

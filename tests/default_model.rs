@@ -1,0 +1,83 @@
+//! nib works with no flags: the default model compiled into the binary
+//! loads, completes at a cursor, and is the one `models/default` holds.
+
+mod common;
+
+use common::nib;
+
+#[test]
+fn runs_with_no_model_flag() {
+    let out = nib()
+        .env_remove("NIB_MODEL")
+        .args([
+            "generate",
+            "--prompt",
+            "def main():\n    ",
+            "--max-tokens",
+            "8",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["tokens"].as_array().is_some_and(|t| !t.is_empty()), "{v}");
+}
+
+#[test]
+fn the_default_model_is_nibs_own() {
+    let out = nib()
+        .env_remove("NIB_MODEL")
+        .args(["doctor", "--format", "json"])
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let model = &v["model"];
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default/config.json"),
+        )
+        .expect("models/default/config.json"),
+    )
+    .expect("json");
+    assert_eq!(model["layers"], shipped["num_hidden_layers"], "{v}");
+    assert_eq!(model["vocab_size"], shipped["vocab_size"], "{v}");
+    // nib's model knows FIM in both orders, so typing only appends to the prompt.
+    assert_eq!(model["fim"], "starcoder", "{v}");
+    assert_eq!(model["fim_spm"], true, "{v}");
+}
+
+#[test]
+fn completes_the_readme_example() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fibonacci.py");
+    let location = format!("{}:5:31", example.display());
+    let out = nib()
+        .env_remove("NIB_MODEL")
+        .args(["complete", &location, "--format", "json"])
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (v["line"].as_u64(), v["column"].as_u64()),
+        (Some(5), Some(31))
+    );
+    // A suggestion, when there is one, stays on the cursor's line.
+    if let Some(text) = v["text"].as_str() {
+        assert!(!text.contains('\n') && !text.trim().is_empty(), "{v}");
+    }
+}
