@@ -174,11 +174,20 @@ def bpc_onnx(model_dir, docs, tok, max_len, n_docs=60, seed=0, threads=2):
     so.intra_op_num_threads = threads
     sess = ort.InferenceSession(str(Path(model_dir) / "model.onnx"), so, providers=["CPUExecutionProvider"])
     names = {i.name for i in sess.get_inputs()}
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+
+    def dim(d):
+        # Fused graphs leave the head size symbolic (`kv_cache_dim`).
+        if isinstance(d, int):
+            return d
+        d = str(d)
+        return 1 if "batch" in d else 0 if any(k in d for k in ("seq", "past", "length")) else head_dim
+
     empty = {}
     for i in sess.get_inputs():
         if i.name.startswith("past_key_values"):
-            shape = [d if isinstance(d, int) else (1 if "batch" in str(d) else 0) for d in i.shape]
-            empty[i.name] = np.zeros(shape, dtype=np.float32)
+            empty[i.name] = np.zeros([dim(d) for d in i.shape], dtype=np.float32)
     rng = random.Random(seed)
     docs = list(docs)
     rng.shuffle(docs)
