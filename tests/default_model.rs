@@ -3,53 +3,46 @@
 
 mod common;
 
-use common::nib;
+use std::path::Path;
 
-#[test]
-fn runs_with_no_model_flag() {
-    let out = nib()
+use serde_json::Value;
+
+/// Runs nib without NIB_MODEL or --model, expects success, parses stdout.
+fn nib_default(args: &[&str]) -> Value {
+    let out = common::nib()
         .env_remove("NIB_MODEL")
-        .args([
-            "generate",
-            "--prompt",
-            "def main():\n    ",
-            "--max-tokens",
-            "8",
-            "--format",
-            "json",
-        ])
+        .args(args)
         .output()
         .expect("spawn");
     assert!(
         out.status.success(),
-        "{}",
+        "nib {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn runs_with_no_model_flag() {
+    let v = nib_default(&[
+        "generate",
+        "--prompt",
+        "def main():\n    ",
+        "--max-tokens",
+        "8",
+        "--format",
+        "json",
+    ]);
     assert!(v["tokens"].as_array().is_some_and(|t| !t.is_empty()), "{v}");
 }
 
 #[test]
 fn the_default_model_is_nibs_own() {
-    let out = nib()
-        .env_remove("NIB_MODEL")
-        .args(["doctor", "--format", "json"])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = nib_default(&["doctor", "--format", "json"]);
     let model = &v["model"];
-    let shipped: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default/config.json"),
-        )
-        .expect("models/default/config.json"),
-    )
-    .expect("json");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default/config.json");
+    let shipped: Value =
+        serde_json::from_str(&std::fs::read_to_string(config).expect("read")).expect("json");
     assert_eq!(model["layers"], shipped["num_hidden_layers"], "{v}");
     assert_eq!(model["vocab_size"], shipped["vocab_size"], "{v}");
     // nib's model knows FIM in both orders, so typing only appends to the prompt.
@@ -59,19 +52,13 @@ fn the_default_model_is_nibs_own() {
 
 #[test]
 fn completes_the_readme_example() {
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fibonacci.py");
-    let location = format!("{}:5:31", example.display());
-    let out = nib()
-        .env_remove("NIB_MODEL")
-        .args(["complete", &location, "--format", "json"])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fibonacci.py");
+    let v = nib_default(&[
+        "complete",
+        &format!("{}:5:31", example.display()),
+        "--format",
+        "json",
+    ]);
     assert_eq!(
         (v["line"].as_u64(), v["column"].as_u64()),
         (Some(5), Some(31))
