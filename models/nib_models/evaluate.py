@@ -18,6 +18,14 @@ Metrics (one command, writes a Markdown table and JSON):
              given to ``nib generate`` (the standard protocol);
              mode "complete": the editor path, ``nib complete FILE:LINE:1`` on a
              file with an empty line inserted between prefix and suffix.
+  pass@1     HumanEval (Python, 164 tasks) and HumanEval-Rust (HumanEval_rust.jsonl, 180 tasks):
+             greedy completion of the prompt by ``nib generate`` (max 256 new tokens; prompts
+             that do not fit the context with that budget are skipped and counted), then
+             executed: Python runs prompt+completion+test+``check(entry_point)`` with python3
+             (10 s); Rust compiles prompt+completion+tests with ``rustc --test`` (60 s) and runs
+             the test binary (10 s). Pass = exit status 0. Stop sequences follow the Codex paper
+             (Python) and MultiPL-E (Rust: "\n}", then the function is closed). First N tasks
+             in file order (--pass1 N).
 
 The nib binary: --nib, else $NIB_BIN, else target/release/nib, else target/debug/nib.
 
@@ -86,8 +94,8 @@ def find_nib(explicit=None):
 def nib_generate(nib, model, prompt, max_tokens, stop=None, threads=1, timeout=120):
     cmd = [nib, "generate", "--model", str(model), "--max-tokens", str(max_tokens), "--format", "json",
            "--threads", str(threads), "--device", "cpu"]
-    if stop:
-        cmd += ["--stop", stop]
+    for st in ([stop] if isinstance(stop, str) else stop or []):
+        cmd += ["--stop", st]
     r = subprocess.run(cmd, input=prompt, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(f"nib generate failed ({r.returncode}): {r.stderr[-500:]}")
@@ -278,9 +286,107 @@ def run_infill(nib, model, tok, tasks, max_pos, mode="generate", max_new=48, wor
         res = list(ex.map(one, tasks))
     return {"n": len(res), "em": 100 * sum(r["em"] for r in res) / max(1, len(res))}, res
 
+# --------------------------------------------------------------------------- pass@1 (execution)
+
+PY_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"]
+RUST_STOPS = ["\n}"]  # MultiPL-E: the prompt ends inside the function; stop at its closing brace
+
+
+def load_humaneval_python(path):
+    with gzip.open(path, "rt") as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def load_humaneval_rust(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def truncate_at_stops(text, stops):
+    cut = min([i for i in (text.find(s) for s in stops) if i >= 0], default=len(text))
+    return text[:cut]
+
+
+def _run(cmd, cwd, timeout):
+    try:
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        return r.returncode, (r.stdout + r.stderr)[-2000:]
+    except subprocess.TimeoutExpired:
+        return -1, "timeout"
+
+
+def python_program(task, completion):
+    return (task["prompt"] + completion + "\n\n" + task["test"] + "\n\n"
+            + f"check({task['entry_point']})\n")
+
+
+def rust_program(task, completion):
+    """prompt + completion (already closed) + the task's #[cfg(test)] module."""
+    return task["prompt"] + completion + "\n\n" + task["test"] + "\n"
+
+
+def exec_python(task, completion, timeout=10.0, python=None):
+    """Run one HumanEval task; returns (passed, log)."""
+    with tempfile.TemporaryDirectory() as td:
+        f = Path(td) / "prog.py"
+        f.write_text(python_program(task, completion))
+        rc, out = _run([python or sys.executable, "-I", str(f)], td, timeout)
+    return rc == 0, out
+
+
+def have_rustc():
+    return shutil.which("rustc") is not None
+
+
+def exec_rust(task, completion, compile_timeout=60.0, run_timeout=10.0, edition=None):
+    """Compile prompt+completion+tests with ``rustc --test`` and run the tests; (passed, log)."""
+    edition = edition or task.get("edition") or "2021"
+    with tempfile.TemporaryDirectory() as td:
+        f = Path(td) / "prog.rs"
+        f.write_text(rust_program(task, completion))
+        rc, out = _run(["rustc", "--test", "--edition", str(edition), "-A", "warnings", "-C", "opt-level=0",
+                        "-C", "debuginfo=0", "-o", str(Path(td) / "prog"), str(f)], td, compile_timeout)
+        if rc != 0:
+            return False, "compile: " + out
+        rc, out = _run([str(Path(td) / "prog"), "--test-threads=1"], td, run_timeout)
+    return rc == 0, out
+
+
+def run_pass1(nib, model, tok, tasks, lang, max_pos, max_new=256, workers=2, threads=1):
+    """Greedy pass@1 through ``nib generate`` + execution. Tasks whose prompt does not fit
+    ``max_pos - max_new`` tokens are skipped (counted); left-truncating a HumanEval prompt would
+    cut its signature/imports, so it is not done."""
+    budget = max_pos - max_new - 2
+    stops = PY_STOPS if lang == "python" else RUST_STOPS
+    fits = [t for t in tasks if len(tok.encode(t["prompt"], add_special_tokens=False).ids) <= budget]
+    skipped = len(tasks) - len(fits)
+
+    def one(t):
+        try:
+            r = nib_generate(nib, model, t["prompt"], max_new, stop=stops, threads=threads, timeout=300)
+            text = r.get("text") or ""
+        except Exception as e:  # a failed generation counts as a failure
+            return dict(task_id=t["task_id"], completion="", passed=False, log=f"generate: {e}"[:500])
+        completion = truncate_at_stops(text, stops)
+        if lang == "python":
+            ok, log = exec_python(t, completion)
+        else:
+            completion = completion + "\n}"
+            ok, log = exec_rust(t, completion)
+        return dict(task_id=t["task_id"], completion=completion, passed=ok, log=log[-300:])
+
+    with ThreadPoolExecutor(max(1, min(workers, 2))) as ex:
+        res = list(ex.map(one, fits))
+    n = len(res)
+    return {"n": n, "requested": len(tasks), "skipped_too_long": skipped, "max_new_tokens": max_new,
+            "passed": sum(r["passed"] for r in res),
+            "pass1": 100 * sum(r["passed"] for r in res) / max(1, n)}, res
+
 
 def evaluate(model, corpus=None, humaneval_dir=None, nib=None, out=None, n_lines=200, n_infill=0,
-             infill_modes=("generate",), bpc_docs=60, workers=2, threads=1, seed=0, log=print):
+             infill_modes=("generate",), bpc_docs=60, workers=2, threads=1, seed=0, log=print,
+             n_pass1=0, pass1_langs=("python", "rust"), pass1_max_new=256):
     from tokenizers import Tokenizer
 
     model = Path(model)
@@ -321,6 +427,25 @@ def evaluate(model, corpus=None, humaneval_dir=None, nib=None, out=None, n_lines
                 results[f"infill_{mode}"] = summary
                 results.setdefault("examples", {})[f"infill_{mode}"] = rows[:20]
                 log(f"HumanEval single-line infilling ({mode}): {summary}")
+        if humaneval_dir and n_pass1 != 0:
+            for lang in pass1_langs:
+                if lang == "python":
+                    tasks = load_humaneval_python(Path(humaneval_dir) / "HumanEval.jsonl.gz")
+                elif lang == "rust":
+                    if not have_rustc():
+                        results["pass1_rust"] = {"skipped": "rustc not found"}
+                        log("HumanEval-Rust pass@1: skipped (no rustc)")
+                        continue
+                    tasks = load_humaneval_rust(Path(humaneval_dir) / "HumanEval_rust.jsonl")
+                else:
+                    raise ValueError(f"unknown pass@1 language {lang!r}")
+                if n_pass1 > 0:
+                    tasks = tasks[:n_pass1]
+                summary, rows = run_pass1(nib, model, tok, tasks, lang, max_pos, max_new=pass1_max_new,
+                                          workers=workers, threads=threads)
+                results[f"pass1_{lang}"] = summary
+                results.setdefault("examples", {})[f"pass1_{lang}"] = rows[:20]
+                log(f"HumanEval pass@1 ({lang}): {summary}")
     results["eval_seconds"] = round(time.time() - t0, 1)
     if out:
         out = Path(out)
@@ -345,6 +470,16 @@ def table(r):
         if f"infill_{mode}" in r:
             x = r[f"infill_{mode}"]
             L.append(f"| HumanEval single-line infilling EM (n={x['n']}, nib {mode}) | {x['em']:.1f}% |")
+    for lang, name in (("python", "HumanEval pass@1 (python, n={n}, greedy)"),
+                       ("rust", "HumanEval-Rust pass@1 (n={n}, greedy)")):
+        x = r.get(f"pass1_{lang}")
+        if x is None:
+            continue
+        if "skipped" in x:
+            L.append(f"| {name.format(n=0)} | skipped: {x['skipped']} |")
+        else:
+            skip = f", {x['skipped_too_long']} skipped: prompt too long" if x.get("skipped_too_long") else ""
+            L.append(f"| {name.format(n=x['n'])}{skip} | {x['pass1']:.1f}% ({x['passed']}/{x['n']}) |")
     if "skipped" in r:
         L.append(f"| nib-based metrics | skipped: {r['skipped']} |")
     return "\n".join(L) + "\n"
@@ -360,13 +495,19 @@ def main(argv=None):
     ap.add_argument("--lines", type=int, default=200, help="line-completion samples per language")
     ap.add_argument("--infill", type=int, default=-1, help="HumanEval tasks (-1: all 1,033; 0: skip)")
     ap.add_argument("--infill-modes", default="generate,complete")
+    ap.add_argument("--pass1", type=int, default=0,
+                    help="HumanEval pass@1 tasks per language (0: skip, -1: all); needs --humaneval")
+    ap.add_argument("--pass1-langs", default="python,rust")
+    ap.add_argument("--pass1-max-tokens", type=int, default=256)
     ap.add_argument("--bpc-docs", type=int, default=60)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per nib process")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     r = evaluate(a.model, a.corpus, a.humaneval, a.nib, a.out, a.lines, a.infill,
-                 [m for m in a.infill_modes.split(",") if m], a.bpc_docs, a.workers, a.threads, a.seed)
+                 [m for m in a.infill_modes.split(",") if m], a.bpc_docs, a.workers, a.threads, a.seed,
+                 n_pass1=a.pass1, pass1_langs=[x for x in a.pass1_langs.split(",") if x],
+                 pass1_max_new=a.pass1_max_tokens)
     print(table(r))
     return 0
 
