@@ -5,28 +5,15 @@
 -- See `:help nib`.
 local config = require("nib.config")
 local inline = require("nib.inline")
+local lsp_client = require("nib.client")
 
 local M = {}
 
-local has_011 = vim.fn.has("nvim-0.11") == 1
+local has_011 = lsp_client.has_011
 local group = vim.api.nvim_create_augroup("nib", { clear = true })
 
 -- Last known server status: { state = "starting"|"loading"|"ready"|"error"|"stopped", model, device, message }
 M.status = { state = "stopped" }
-
-local function client_request(client, method, params, handler, bufnr)
-  if has_011 then
-    return client:request(method, params, handler, bufnr)
-  end
-  return client.request(method, params, handler, bufnr)
-end
-
-local function client_notify(client, method, params)
-  if has_011 then
-    return client:notify(method, params)
-  end
-  return client.notify(method, params)
-end
 
 local function clients()
   return vim.lsp.get_clients({ name = "nib" })
@@ -96,7 +83,7 @@ function M.refresh_status(cb)
     end
     return
   end
-  client_request(client, "nib/status", vim.empty_dict(), function(err, result)
+  lsp_client.request(client, "nib/status", vim.empty_dict(), function(err, result)
     if err then
       M.status = { state = "error", message = err.message }
     elseif result then
@@ -123,7 +110,7 @@ end
 local function push_settings()
   for _, client in ipairs(clients()) do
     client.settings = config.server_settings()
-    client_notify(client, "workspace/didChangeConfiguration", { settings = client.settings })
+    lsp_client.notify(client, "workspace/didChangeConfiguration", { settings = client.settings })
   end
 end
 
@@ -144,7 +131,7 @@ function M.review(bufnr)
     return
   end
   local params = { command = "nib.reviewFile", arguments = { vim.uri_from_bufnr(bufnr) } }
-  client_request(client, "workspace/executeCommand", params, function(err)
+  lsp_client.request(client, "workspace/executeCommand", params, function(err)
     if err then
       vim.notify("nib: review failed: " .. (err.message or ""), vim.log.levels.ERROR)
     end

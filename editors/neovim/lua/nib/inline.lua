@@ -1,11 +1,12 @@
 -- Ghost text: nib's own `textDocument/inlineCompletion` requests (LSP 3.18),
 -- debounced and cancelled on further typing, drawn with extmarks.
 local config = require("nib.config")
+local lsp_client = require("nib.client")
 
 local M = {}
 
 local ns = vim.api.nvim_create_namespace("nib.inline")
-local has_011 = vim.fn.has("nvim-0.11") == 1
+local has_011 = lsp_client.has_011
 
 -- The suggestion on screen, or nil:
 -- { bufnr, row, col (0-based, bytes), before (line text before the cursor),
@@ -20,20 +21,6 @@ local suppressed = false -- after dismiss, until the next edit
 M.namespace = ns
 -- Counters, for tests and :NibStatus: answers handled (not superseded).
 M.stats = { requests = 0, responses = 0, shown = 0 }
-
-local function client_request(client, method, params, handler, bufnr)
-  if has_011 then
-    return client:request(method, params, handler, bufnr)
-  end
-  return client.request(method, params, handler, bufnr)
-end
-
-local function client_cancel(client, id)
-  if has_011 then
-    return client:cancel_request(id)
-  end
-  return client.cancel_request(id)
-end
 
 --- The nib client attached to a buffer, if any.
 function M.client(bufnr)
@@ -67,7 +54,7 @@ end
 
 local function cancel_inflight()
   if inflight then
-    pcall(client_cancel, inflight.client, inflight.id)
+    pcall(lsp_client.cancel, inflight.client, inflight.id)
     inflight = nil
   end
 end
@@ -186,7 +173,7 @@ function M.request(trigger_kind)
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.context = { triggerKind = trigger_kind or 2 } -- 1 invoked, 2 automatic
   M.stats.requests = M.stats.requests + 1
-  local ok, id = client_request(client, "textDocument/inlineCompletion", params, function(err, result)
+  local ok, id = lsp_client.request(client, "textDocument/inlineCompletion", params, function(err, result)
     if my_seq ~= seq then
       return -- superseded
     end
@@ -342,7 +329,7 @@ function M.accept(kind)
     if c.command then
       local client = vim.lsp.get_client_by_id(c.client_id)
       if client then
-        client_request(client, "workspace/executeCommand", c.command, function() end, c.bufnr)
+        lsp_client.request(client, "workspace/executeCommand", c.command, function() end, c.bufnr)
       end
     end
   end
