@@ -125,27 +125,18 @@ fn utf16_positions_with_emoji_and_cjk() {
     lsp.open(PY, "python", UNICODE);
     // In UTF-16, `    s = "😀中文" + na` is 4+4+1+2+2+1+3+2 = 19 units long.
     let end = 19;
-    let mut seen = 0;
-    for (asked, expected) in [
-        (end, end),
-        (end + 50, end),
-        (u32::MAX, end),
-        (9, 9),
-        (10, 9),
-    ] {
-        // 9 is the emoji's start and 10 its middle (a lone surrogate): the
-        // middle means the start.
-        let list = lsp.inline(PY, 1, asked);
-        for item in &list {
-            assert_eq!(
-                item["range"],
-                range((1, expected), (1, expected)),
-                "asked {asked}"
-            );
-            seen += 1;
-        }
-    }
-    assert!(seen > 0, "no suggestion at all");
+    // 9 is the emoji's start and 10 its middle (a lone surrogate): the
+    // middle means the start.
+    assert_ranges_at(
+        &mut lsp,
+        &[
+            (end, end),
+            (end + 50, end),
+            (u32::MAX, end),
+            (9, 9),
+            (10, 9),
+        ],
+    );
     // An incremental edit addressed in UTF-16 units: replace the emoji.
     lsp.change(
         PY,
@@ -171,24 +162,12 @@ fn utf16_positions_with_emoji_and_cjk() {
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
 }
 
-#[test]
-fn utf8_positions_with_emoji_and_cjk() {
-    let mut lsp = ready_server(utf8_client(), Value::Null);
-    assert_eq!(lsp.status()["positionEncoding"], "utf-8");
-    lsp.open(PY, "python", UNICODE);
-    // In UTF-8 bytes: 4+4+1+4+6+1+3+2 = 25.
-    let end = 25;
+/// Asks for suggestions on line 1 at each `(asked, expected)` column and
+/// checks every item is placed at `expected`; at least one item must come.
+fn assert_ranges_at(lsp: &mut Lsp, cases: &[(u32, u32)]) {
     let mut seen = 0;
-    for (asked, expected) in [
-        (end, end),
-        (end + 1, end),
-        (9, 9),
-        (11, 9),
-        (13, 13),
-        (14, 13),
-    ] {
-        let list = lsp.inline(PY, 1, asked);
-        for item in &list {
+    for &(asked, expected) in cases {
+        for item in &lsp.inline(PY, 1, asked) {
             assert_eq!(
                 item["range"],
                 range((1, expected), (1, expected)),
@@ -198,6 +177,26 @@ fn utf8_positions_with_emoji_and_cjk() {
         }
     }
     assert!(seen > 0, "no suggestion at all");
+}
+
+#[test]
+fn utf8_positions_with_emoji_and_cjk() {
+    let mut lsp = ready_server(utf8_client(), Value::Null);
+    assert_eq!(lsp.status()["positionEncoding"], "utf-8");
+    lsp.open(PY, "python", UNICODE);
+    // In UTF-8 bytes: 4+4+1+4+6+1+3+2 = 25.
+    let end = 25;
+    assert_ranges_at(
+        &mut lsp,
+        &[
+            (end, end),
+            (end + 1, end),
+            (9, 9),
+            (11, 9),
+            (13, 13),
+            (14, 13),
+        ],
+    );
     // Insert CJK addressed in bytes, after the emoji.
     lsp.change(
         PY,

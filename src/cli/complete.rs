@@ -5,12 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use ropey::Rope;
 use serde::Serialize;
 
 use super::{Format, ModelArgs, print_out};
 use crate::completion::{CompletionOptions, Mode, complete};
 use crate::engine::{CancelToken, Timings};
-use crate::prompt::CompletionContext;
+use crate::lsp::context;
 
 #[derive(Debug, Args)]
 pub struct CompleteArgs {
@@ -79,17 +80,19 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {} as UTF-8 text", file.display()))?;
     let at = offset_of(&text, line, col);
-    let ctx = CompletionContext {
-        prefix: text[..at].to_owned(),
-        suffix: text[at..].to_owned(),
-        path: Some(file.display().to_string()),
-        snippets: Vec::new(),
-    };
-    let mut engine = args.model.load()?;
     let options = CompletionOptions {
         max_tokens: args.max_tokens,
         ..CompletionOptions::default()
     };
+    // The editor's context rules, so both suggest the same.
+    let ctx = context::build(
+        &Rope::from_str(&text),
+        text[..at].chars().count(),
+        Some(file.display().to_string()),
+        &[],
+        context::Limits::for_budget(options.prompt_budget, 0),
+    );
+    let mut engine = args.model.load()?;
     let suggestion = complete(&mut engine, &ctx, &options, &CancelToken::new())?;
     match args.format {
         Format::Text => {

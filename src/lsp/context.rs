@@ -17,7 +17,7 @@
 
 use ropey::Rope;
 
-use crate::prompt::{CompletionContext, Snippet};
+use crate::prompt::{BudgetSplit, CompletionContext, Snippet};
 
 /// Lines of prefix offered to the prompt builder.
 pub const PREFIX_LINES: usize = 256;
@@ -36,9 +36,10 @@ pub struct Limits {
 impl Limits {
     /// Limits for a prompt budget and a number of other files.
     pub fn for_budget(prompt_tokens: usize, files: usize) -> Self {
+        let split = BudgetSplit::of(prompt_tokens);
         Self {
-            prefix_chars: prompt_tokens * 3 / 5 * CHARS_PER_TOKEN,
-            suffix_chars: prompt_tokens / 5 * CHARS_PER_TOKEN,
+            prefix_chars: split.prefix * CHARS_PER_TOKEN,
+            suffix_chars: split.suffix * CHARS_PER_TOKEN,
             snippet_chars: snippet_chars(prompt_tokens, files),
         }
     }
