@@ -223,3 +223,46 @@ fn a_required_prefix_starts_the_output() {
     let out = engine.generate(&req, &mut RunToEnd).expect("generate");
     assert!(out.text.starts_with("    ret"), "{:?}", out.text);
 }
+
+#[test]
+fn scores_are_the_model_s_log_probabilities() {
+    for name in ["llama", "gpt2"] {
+        let mut engine = load(name);
+        let prompt = engine.tokenizer().encode_prompt(CODE).expect("encode");
+        let greedy = engine
+            .generate(&request(prompt.clone(), 3), &mut RunToEnd)
+            .expect("generate")
+            .tokens;
+        assert_eq!(greedy.len(), 3, "{name}");
+        // The greedy token scores highest among all single tokens.
+        let vocab = engine.info().vocab_size.min(4096) as u32;
+        let singles: Vec<Vec<u32>> = (0..vocab).map(|t| vec![t]).collect();
+        let scores = engine.score(&prompt, &singles).expect("score singles");
+        let best = (0..scores.len())
+            .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+            .expect("scores");
+        assert_eq!(best as u32, greedy[0], "{name}");
+        let total: f64 = scores.iter().map(|s| s.exp()).sum();
+        assert!(
+            (total - 1.0).abs() < 1e-3,
+            "{name}: probabilities sum to {total}"
+        );
+
+        // A sequence scores the sum of its tokens' scores, each after the
+        // ones before it, and scoring leaves later generation unchanged.
+        let whole = engine
+            .score(&prompt, &[greedy.clone()])
+            .expect("score whole")[0];
+        let mut sum = 0.0;
+        let mut context = prompt.clone();
+        for &t in &greedy {
+            sum += engine.score(&context, &[vec![t]]).expect("score step")[0];
+            context.push(t);
+        }
+        assert!((whole - sum).abs() < 1e-3, "{name}: {whole} vs {sum}");
+        let again = engine
+            .generate(&request(prompt.clone(), 3), &mut RunToEnd)
+            .expect("generate again");
+        assert_eq!(again.tokens, greedy, "{name}");
+    }
+}

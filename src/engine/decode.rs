@@ -133,7 +133,18 @@ impl OrtEngine {
     /// Runs `tokens` through the model after `cache`, extending it, and
     /// returns the logits of the last token. On error the cache is emptied.
     fn step(&mut self, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
-        let result = self.run(cache, tokens);
+        self.step_rows(cache, tokens, 1)
+    }
+
+    /// [`Self::step`], returning the logits of the last `rows` tokens, row
+    /// after row.
+    fn step_rows(
+        &mut self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        rows: usize,
+    ) -> Result<Vec<f32>, EngineError> {
+        let result = self.run(cache, tokens, rows);
         if result.is_err() {
             cache.tokens.clear();
             cache.values.clear();
@@ -141,7 +152,12 @@ impl OrtEngine {
         result
     }
 
-    fn run(&mut self, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+    fn run(
+        &mut self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        rows: usize,
+    ) -> Result<Vec<f32>, EngineError> {
         let past = cache.len();
         let n = tokens.len();
         let sig = &self.signature;
@@ -178,7 +194,7 @@ impl OrtEngine {
         let logits = outputs
             .get(&sig.logits)
             .ok_or_else(|| EngineError::BadOutput("no logits".into()))?;
-        let last = last_row(logits, sig.logits_ty)?;
+        let last = logit_rows(logits, sig.logits_ty, rows)?;
         let mut values = Vec::with_capacity(sig.kv.len());
         for slot in &sig.kv {
             values.push(
@@ -234,23 +250,25 @@ fn int_tensor(
     })
 }
 
-/// The logits of the last position, as f32.
-fn last_row(logits: &DynValue, ty: TensorElementType) -> Result<Vec<f32>, EngineError> {
-    fn row<'a, T: Copy>(shape: &[i64], data: &'a [T]) -> Result<&'a [T], EngineError> {
+/// The logits of the last `n` positions, as f32, row after row.
+fn logit_rows(logits: &DynValue, ty: TensorElementType, n: usize) -> Result<Vec<f32>, EngineError> {
+    fn tail<'a, T: Copy>(shape: &[i64], data: &'a [T], n: usize) -> Result<&'a [T], EngineError> {
         let width = shape.last().copied().unwrap_or(0).max(0) as usize;
-        if width == 0 || data.len() < width {
-            return Err(EngineError::BadOutput(format!("logits of shape {shape:?}")));
+        if width == 0 || data.len() < width * n {
+            return Err(EngineError::BadOutput(format!(
+                "logits of shape {shape:?} where {n} rows were needed"
+            )));
         }
-        Ok(&data[data.len() - width..])
+        Ok(&data[data.len() - width * n..])
     }
     Ok(match ty {
         TensorElementType::Float16 => {
             let (shape, data) = logits.try_extract_tensor::<f16>()?;
-            row(shape, data)?.iter().map(|v| v.to_f32()).collect()
+            tail(shape, data, n)?.iter().map(|v| v.to_f32()).collect()
         }
         _ => {
             let (shape, data) = logits.try_extract_tensor::<f32>()?;
-            row(shape, data)?.to_vec()
+            tail(shape, data, n)?.to_vec()
         }
     })
 }
@@ -303,10 +321,7 @@ impl Engine for OrtEngine {
         if request.prompt.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
-        let vocab = self.logits_width.unwrap_or(self.info.vocab_size);
-        if let Some(&id) = request.prompt.iter().find(|&&id| id as usize >= vocab) {
-            return Err(EngineError::TokenOutOfRange { id, vocab });
-        }
+        self.check_tokens(&request.prompt)?;
         let context = self.info.context_length;
         let mut prompt: &[u32] = &request.prompt;
         let mut truncated = 0;
@@ -353,6 +368,89 @@ impl Engine for OrtEngine {
             },
         })
     }
+
+    fn score(
+        &mut self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<f64>, EngineError> {
+        if prompt.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        self.check_tokens(prompt.iter().chain(continuations.iter().flatten()))?;
+        let longest = continuations.iter().map(Vec::len).max().unwrap_or(0);
+        let context = self.info.context_length;
+        if prompt.len() + longest > context {
+            return Err(EngineError::PromptTooLong {
+                prompt: prompt.len() + longest,
+                context,
+            });
+        }
+        let mut cache = self.cache_for(prompt)?;
+        let result = self.score_all(&mut cache, prompt, continuations);
+        self.cache.put(cache);
+        result
+    }
+}
+
+impl OrtEngine {
+    fn check_tokens<'a>(
+        &self,
+        tokens: impl IntoIterator<Item = &'a u32>,
+    ) -> Result<(), EngineError> {
+        let vocab = self.logits_width.unwrap_or(self.info.vocab_size);
+        match tokens.into_iter().find(|&&id| id as usize >= vocab) {
+            Some(&id) => Err(EngineError::TokenOutOfRange { id, vocab }),
+            None => Ok(()),
+        }
+    }
+
+    fn score_all(
+        &mut self,
+        cache: &mut KvCache,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<f64>, EngineError> {
+        let done = cache.len();
+        let first = log_softmax(&self.prefill(cache, &prompt[done..])?);
+        let width = first.len();
+        let mut scores = Vec::with_capacity(continuations.len());
+        for continuation in continuations {
+            let Some((&head, rest)) = continuation.split_first() else {
+                return Err(EngineError::EmptyPrompt);
+            };
+            let mut total = f64::from(logprob(&first, head)?);
+            if !rest.is_empty() {
+                // Each token but the last predicts the next one.
+                let fed = &continuation[..continuation.len() - 1];
+                let rows = self.step_rows(cache, fed, fed.len())?;
+                for (row, &next) in rows.chunks_exact(width).zip(rest) {
+                    total += f64::from(logprob(&log_softmax(row), next)?);
+                }
+                cache.truncate(prompt.len(), &self.signature)?;
+            }
+            scores.push(total);
+        }
+        Ok(scores)
+    }
+}
+
+fn logprob(log_probs: &[f32], id: u32) -> Result<f32, EngineError> {
+    log_probs
+        .get(id as usize)
+        .copied()
+        .ok_or(EngineError::TokenOutOfRange {
+            id,
+            vocab: log_probs.len(),
+        })
+}
+
+/// Natural-log probabilities from logits.
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+    let log_sum = max + sum.ln();
+    logits.iter().map(|&l| l - log_sum).collect()
 }
 
 type LoopResult = (Vec<u32>, String, FinishReason, Option<std::time::Duration>);

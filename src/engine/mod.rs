@@ -220,6 +220,16 @@ pub trait Engine: Send {
         request: &GenerateRequest,
         control: &mut dyn Control,
     ) -> Result<GenerateOutput, EngineError>;
+
+    /// The log-probability (natural log) of each continuation right after
+    /// `prompt`: the sum over its tokens. Scoring several continuations of
+    /// one prompt costs one prefill; prompts that extend an earlier one
+    /// reuse its keys and values like [`Engine::generate`] does.
+    fn score(
+        &mut self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<f64>, EngineError>;
 }
 
 /// Elapsed milliseconds, for timings.
