@@ -10,4 +10,5 @@ pub mod engine;
 pub mod lsp;
 pub mod model;
 pub mod prompt;
+pub mod review;
 pub mod runtime;

@@ -1,0 +1,68 @@
+//! Code review: finds likely bugs by asking the model, at each place a
+//! known bug class could hide (a comparison, a boolean operator, an
+//! off-by-one literal; see `substitutions.json`), whether another member of
+//! the class fits the code around it better than what is written.
+//!
+//! Architecture invariant: review speaks byte offsets into the text it was
+//! given and knows nothing of LSP positions or output formats; `report/`
+//! and `lsp/` convert.
+
+use crate::engine::{CancelToken, Engine, EngineError};
+
+/// How a review runs.
+#[derive(Debug, Clone)]
+pub struct ReviewOptions {
+    /// Findings the model is less sure of than this (0..=1) are dropped.
+    pub min_confidence: f64,
+    /// Most candidate places scored in one file; the rest are skipped and
+    /// counted.
+    pub max_sites: usize,
+    /// Token budget of one scoring prompt (prefix and suffix around a place).
+    pub prompt_tokens: usize,
+}
+
+/// One likely bug, with the fix the model prefers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Finding {
+    /// The bug class, from `substitutions.json` (`comparison`, `identity`, ...).
+    pub rule: String,
+    pub message: String,
+    /// The model's probability that the replacement, not the original, belongs here.
+    pub confidence: f64,
+    /// Byte range of the original text.
+    pub start: usize,
+    pub end: usize,
+    pub original: String,
+    pub replacement: String,
+}
+
+/// What one file's review found and how much of it was looked at.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Review {
+    pub findings: Vec<Finding>,
+    /// Candidate places found.
+    pub sites: usize,
+    /// Candidate places scored (the rest exceeded `max_sites`).
+    pub scored: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the review was cancelled")]
+    Cancelled,
+}
+
+/// Reviews one file's text. `path` picks the language (by extension);
+/// files of languages without rules produce an empty review.
+pub fn review(
+    engine: &mut dyn Engine,
+    path: Option<&std::path::Path>,
+    text: &str,
+    options: &ReviewOptions,
+    cancel: &CancelToken,
+) -> Result<Review, ReviewError> {
+    let _ = (engine, path, text, options, cancel);
+    todo!("review: being built")
+}
