@@ -32,33 +32,8 @@ pub enum Mode {
 /// Most lines a multi-line suggestion keeps.
 const MAX_LINES: usize = 16;
 
-/// Enough of a language to scan brackets: its comment and quote rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    /// `#` starts a comment (Python, shell, Ruby, TOML, YAML).
-    Hash,
-    /// `'` also starts lifetimes and labels (Rust).
-    Rust,
-    /// `//` comments, `'`, `"` and `` ` `` strings (C family, Go, JS/TS, ...).
-    #[default]
-    CLike,
-}
-
-impl Lang {
-    /// Guesses from a file name's extension.
-    pub fn from_path(path: Option<&str>) -> Self {
-        let ext = path
-            .and_then(|p| p.rsplit_once('.'))
-            .map(|(_, e)| e.to_ascii_lowercase());
-        match ext.as_deref() {
-            Some("py" | "pyi" | "sh" | "bash" | "rb" | "toml" | "yaml" | "yml" | "r" | "pl") => {
-                Self::Hash
-            }
-            Some("rs") => Self::Rust,
-            _ => Self::CLike,
-        }
-    }
-}
+pub use crate::lex::Lang;
+use crate::lex::rust_char_literal;
 
 /// The code around the cursor that shapes a suggestion.
 #[derive(Debug, Clone)]
@@ -166,17 +141,6 @@ impl Scan {
             }
         }
         None
-    }
-}
-
-/// Whether a `'` at the start of `text` opens a Rust char literal (`'a'`,
-/// `'\n'`, `'\u{1F600}'`) rather than a lifetime or label (`'a`, `'static`).
-fn rust_char_literal(text: &str) -> bool {
-    let mut chars = text.chars().skip(1);
-    match chars.next() {
-        Some('\\') => true,
-        Some(_) => chars.next() == Some('\''),
-        None => false,
     }
 }
 

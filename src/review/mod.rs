@@ -7,7 +7,13 @@
 //! given and knows nothing of LSP positions or output formats; `report/`
 //! and `lsp/` convert.
 
-use crate::engine::{CancelToken, Engine, EngineError};
+mod score;
+mod sites;
+
+pub use self::score::review;
+pub use self::sites::{Alternative, Language, Site, language_of};
+
+use crate::engine::EngineError;
 
 /// How a review runs.
 #[derive(Debug, Clone)]
@@ -19,6 +25,19 @@ pub struct ReviewOptions {
     pub max_sites: usize,
     /// Token budget of one scoring prompt (prefix and suffix around a place).
     pub prompt_tokens: usize,
+}
+
+impl Default for ReviewOptions {
+    /// Sure findings only (a review that cries wolf gets switched off), a
+    /// bound that keeps a big file to seconds, and the completion prompt's
+    /// budget (capped by the model's context window when scoring).
+    fn default() -> Self {
+        Self {
+            min_confidence: 0.8,
+            max_sites: 400,
+            prompt_tokens: 1024,
+        }
+    }
 }
 
 /// One likely bug, with the fix the model prefers.
@@ -52,17 +71,4 @@ pub enum ReviewError {
     Engine(#[from] EngineError),
     #[error("the review was cancelled")]
     Cancelled,
-}
-
-/// Reviews one file's text. `path` picks the language (by extension);
-/// files of languages without rules produce an empty review.
-pub fn review(
-    engine: &mut dyn Engine,
-    path: Option<&std::path::Path>,
-    text: &str,
-    options: &ReviewOptions,
-    cancel: &CancelToken,
-) -> Result<Review, ReviewError> {
-    let _ = (engine, path, text, options, cancel);
-    todo!("review: being built")
 }

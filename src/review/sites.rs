@@ -1,0 +1,333 @@
+//! The bug classes of `substitutions.json` and the places in a file where
+//! one could hide: occurrences of a class member in code (not in strings or
+//! comments), found with maximal munch so `->` is no `-` and `island` no `is`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+use crate::lex::{Lang, code_ranges};
+
+#[derive(Debug, Deserialize)]
+struct File {
+    languages: HashMap<String, LanguageSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LanguageSpec {
+    extensions: Vec<String>,
+    groups: Vec<Group>,
+}
+
+/// Interchangeable members of one bug class.
+#[derive(Debug, Deserialize)]
+struct Group {
+    rule: String,
+    members: Vec<String>,
+}
+
+/// One language's rules, ready for matching.
+#[derive(Debug)]
+pub struct Language {
+    pub name: String,
+    extensions: Vec<String>,
+    lang: Lang,
+    groups: Vec<Group>,
+    /// Word members (`is`, `not in`, `True`) split into words, most words first.
+    words: Vec<Vec<String>>,
+}
+
+/// Another member that could stand at a place, and the class that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative {
+    pub text: &'static str,
+    pub rule: &'static str,
+}
+
+/// A place where a class member is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// Byte range of the member in the text.
+    pub start: usize,
+    pub end: usize,
+    /// The member as the rules spell it (`is not` even if written `is  not`).
+    pub member: &'static str,
+    pub alternatives: Vec<Alternative>,
+}
+
+/// Operators longer than one character, so that maximal munch never reads
+/// `->` as `-`, `>>=` as `>=` or `...` as `..`; the members themselves are
+/// added per language.
+const PUNCTUATION: &[&str] = &[
+    "->", "=>", "<<", ">>", "<<=", ">>=", ">>>", ">>>=", "**", "**=", "//", "//=", "...", "::",
+    "++", "--", ":=", "<-", "&^", "??", "?.", "??=", "|=", "&=", "^=", "%=", "*=", "/=", "<=>",
+    "@=", "&&=", "||=",
+];
+
+static LANGUAGES: LazyLock<Vec<Language>> = LazyLock::new(|| {
+    let file: File = serde_json::from_str(include_str!("substitutions.json"))
+        .expect("substitutions.json is valid (checked by a unit test)");
+    let mut languages: Vec<Language> = file
+        .languages
+        .into_iter()
+        .map(|(name, spec)| {
+            let lang = match name.as_str() {
+                "python" => Lang::Hash,
+                "rust" => Lang::Rust,
+                _ => Lang::CLike,
+            };
+            let mut words: Vec<Vec<String>> = spec
+                .groups
+                .iter()
+                .flat_map(|g| &g.members)
+                .filter(|m| m.starts_with(|c: char| c.is_alphabetic()))
+                .map(|m| m.split_whitespace().map(str::to_owned).collect())
+                .collect();
+            words.sort_by_key(|w: &Vec<String>| std::cmp::Reverse(w.len()));
+            words.dedup();
+            Language {
+                name,
+                extensions: spec.extensions,
+                lang,
+                groups: spec.groups,
+                words,
+            }
+        })
+        .collect();
+    languages.sort_by(|a, b| a.name.cmp(&b.name));
+    languages
+});
+
+/// The rules for a file, by its extension; `None` for languages without any.
+pub fn language_of(path: &Path) -> Option<&'static Language> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    LANGUAGES
+        .iter()
+        .find(|l| l.extensions.iter().any(|e| *e == ext))
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+impl Language {
+    /// Every member, with the alternatives of all the classes it is in (the
+    /// first class to name an alternative gives its rule).
+    fn alternatives(&'static self, member: &str) -> Option<(&'static str, Vec<Alternative>)> {
+        let mut spelled = None;
+        let mut alternatives: Vec<Alternative> = Vec::new();
+        for group in &self.groups {
+            let Some(own) = group.members.iter().find(|m| *m == member) else {
+                continue;
+            };
+            spelled = Some(own.as_str());
+            for other in group.members.iter().filter(|m| *m != member) {
+                if !alternatives.iter().any(|a| a.text == other) {
+                    alternatives.push(Alternative {
+                        text: other,
+                        rule: &group.rule,
+                    });
+                }
+            }
+        }
+        spelled.map(|s| (s, alternatives))
+    }
+
+    /// Candidate places in `text`, in order.
+    pub fn sites(&'static self, text: &str) -> Vec<Site> {
+        let mut sites = Vec::new();
+        for range in code_ranges(text, self.lang) {
+            let code = &text[range.clone()];
+            let mut i = 0;
+            while let Some(c) = code[i..].chars().next() {
+                let (len, member) = if is_ident(c) && !c.is_ascii_digit() {
+                    self.word_at(&code[i..])
+                } else if c.is_ascii_digit() {
+                    let len = number_len(&code[i..]);
+                    (len, code[i..i + len].to_owned())
+                } else if c.is_whitespace() {
+                    (c.len_utf8(), String::new())
+                } else {
+                    let len = self.operator_len(&code[i..]);
+                    (len, code[i..i + len].to_owned())
+                };
+                if let Some((member, alternatives)) = self.alternatives(&member) {
+                    let start = range.start + i;
+                    sites.push(Site {
+                        start,
+                        end: start + len,
+                        member,
+                        alternatives,
+                    });
+                }
+                i += len;
+            }
+        }
+        sites
+    }
+
+    /// Length of the identifier (or word member, `is not`) at the start of
+    /// `code`, and the member it spells with single spaces.
+    fn word_at(&self, code: &str) -> (usize, String) {
+        let ident_len = |s: &str| s.find(|c: char| !is_ident(c)).unwrap_or(s.len());
+        'members: for words in &self.words {
+            let mut at = 0;
+            for (k, word) in words.iter().enumerate() {
+                if k > 0 {
+                    let gap = code[at..]
+                        .find(|c: char| c != ' ' && c != '\t')
+                        .unwrap_or(code.len() - at);
+                    if gap == 0 {
+                        continue 'members;
+                    }
+                    at += gap;
+                }
+                let len = ident_len(&code[at..]);
+                if &code[at..at + len] != word {
+                    continue 'members;
+                }
+                at += len;
+            }
+            return (at, words.join(" "));
+        }
+        let len = ident_len(code);
+        (len, code[..len].to_owned())
+    }
+
+    /// Length of the operator at the start of `code`: the longest known
+    /// punctuation or member, else one character.
+    fn operator_len(&self, code: &str) -> usize {
+        let members = self.groups.iter().flat_map(|g| g.members.iter());
+        PUNCTUATION
+            .iter()
+            .copied()
+            .chain(members.map(String::as_str))
+            .filter(|p| !p.starts_with(|c: char| c.is_alphanumeric()) && code.starts_with(p))
+            .map(str::len)
+            .max()
+            .unwrap_or_else(|| code.chars().next().map_or(1, char::len_utf8))
+    }
+}
+
+/// Length of the numeric literal at the start of `code` (`10`, `0.5`, `0x1f`,
+/// `1e-3`, `1_000u32`), so `0` and `1` match only as whole numbers.
+fn number_len(code: &str) -> usize {
+    let b = code.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let exponent_sign = matches!(c, b'+' | b'-')
+            && i > 0
+            && matches!(b[i - 1], b'e' | b'E')
+            && !code.starts_with("0x")
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+        let fraction = c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if c.is_ascii_alphanumeric() || c == b'_' || exponent_sign || fraction {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(ext: &str, text: &str) -> Vec<String> {
+        let lang = language_of(Path::new(&format!("f.{ext}"))).expect("a language");
+        lang.sites(text)
+            .into_iter()
+            .map(|s| {
+                assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
+                format!("{}@{}", &text[s.start..s.end], s.start)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn substitutions_parse_and_every_language_has_groups() {
+        assert!(LANGUAGES.len() >= 3);
+        for l in LANGUAGES.iter() {
+            assert!(
+                !l.groups.is_empty() && !l.extensions.is_empty(),
+                "{}",
+                l.name
+            );
+            for g in &l.groups {
+                assert!(g.members.len() >= 2, "{} {}", l.name, g.rule);
+            }
+        }
+        assert_eq!(
+            language_of(Path::new("a/b.PY")).map(|l| l.lang),
+            Some(Lang::Hash)
+        );
+        assert!(language_of(Path::new("README.md")).is_none());
+    }
+
+    #[test]
+    fn strings_and_comments_hold_no_sites() {
+        assert_eq!(
+            found("py", "s = 'a < b' # x == y\nif a < b: pass"),
+            ["<@26"]
+        );
+        assert_eq!(
+            found("rs", "let s = r#\"a == b\"#; /* 1 */ x == y // 0"),
+            ["==@31"]
+        );
+        assert_eq!(found("ts", "`a < ${b}` + '1'"), ["+@11"]);
+    }
+
+    #[test]
+    fn maximal_munch_keeps_longer_operators_whole() {
+        assert_eq!(
+            found(
+                "rs",
+                "fn f(a: Vec<u32>) -> u8 { x >>= 1; y => z; a..b; c..=d; ...}"
+            ),
+            ["<@11", ">@15", "1@32", "..@44", "..=@50"]
+        );
+        assert_eq!(found("py", "f(**kw) -> a <= b"), ["<=@13"]);
+        assert_eq!(
+            found("js", "a === b && i++ != 0"),
+            ["===@2", "&&@8", "!=@15", "0@18"]
+        );
+    }
+
+    #[test]
+    fn words_match_whole_and_multi_word_members_are_one_site() {
+        assert_eq!(
+            found("py", "island = x is not None and y not in z or isnt"),
+            ["is not@11", "and@23", "not in@29", "or@38"]
+        );
+        let lang = language_of(Path::new("a.py")).expect("python");
+        let site = &lang.sites("a is  not b")[0];
+        assert_eq!((site.member, site.end), ("is not", 9));
+        let alternatives: Vec<_> = site.alternatives.iter().map(|a| (a.text, a.rule)).collect();
+        assert_eq!(alternatives, [("!=", "identity"), ("is", "identity")]);
+    }
+
+    #[test]
+    fn numbers_match_only_whole() {
+        assert_eq!(
+            found("py", "x = [0, 1, 10, 0.5, 0x1, 1e3, 1e-3, a1, 1]"),
+            ["0@5", "1@8", "1@40"]
+        );
+        assert_eq!(
+            found("rs", "t.0 + 0..1"),
+            ["0@2", "+@4", "0@6", "..@7", "1@9"]
+        );
+    }
+
+    #[test]
+    fn unicode_text_gives_char_boundaries() {
+        assert_eq!(
+            found("py", "naïve = 'é<' if ünï == 0 else «x»\n# ≤ 1\n"),
+            ["==@24", "0@27"]
+        );
+        assert_eq!(found("py", "éis = 1"), ["1@7"]);
+    }
+}
