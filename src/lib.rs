@@ -11,5 +11,6 @@ pub mod lex;
 pub mod lsp;
 pub mod model;
 pub mod prompt;
+pub mod report;
 pub mod review;
 pub mod runtime;

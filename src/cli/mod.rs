@@ -1,5 +1,6 @@
 //! The command line: argument parsing and one module per subcommand.
 
+mod check;
 mod complete;
 mod doctor;
 mod generate;
@@ -29,6 +30,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Print the completion an editor would insert at FILE:LINE:COL (1-based; COL in characters).
     Complete(complete::CompleteArgs),
+    /// Review files for likely bugs (exit 1 on findings); text, JSON, SARIF or GitHub annotations.
+    Check(check::CheckArgs),
     /// Report the ONNX Runtime library, execution providers and model details.
     Doctor(doctor::DoctorArgs),
     /// Run the language server on stdin/stdout (inline completions over LSP).
@@ -87,6 +90,7 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Check(args) => check::run(args),
         Command::Complete(args) => complete::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Serve(args) => serve::run(args),

@@ -103,9 +103,7 @@ static LANGUAGES: LazyLock<Vec<Language>> = LazyLock::new(|| {
 /// The rules for a file, by its extension; `None` for languages without any.
 pub fn language_of(path: &Path) -> Option<&'static Language> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    LANGUAGES
-        .iter()
-        .find(|l| l.extensions.iter().any(|e| *e == ext))
+    LANGUAGES.iter().find(|l| l.extensions.contains(&ext))
 }
 
 fn is_ident(c: char) -> bool {

@@ -1,0 +1,100 @@
+//! SARIF 2.1.0 (<https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html>),
+//! the format GitHub code scanning and other tools ingest.
+//!
+//! One run; `tool.driver.rules` lists the rules that have results, and each
+//! result points at its rule by `ruleId` and `ruleIndex`. Regions use
+//! 1-based lines and columns with an exclusive `endColumn` (§3.30.5), which
+//! is what [`super::Position`] holds. Artifact URIs are relative references
+//! (`/`-separated, percent-encoded), resolved against the checkout.
+
+use serde_json::{Value, json};
+
+use super::{Diagnostic, Report, Severity, rule_description};
+
+pub(super) fn render(report: &Report) -> String {
+    let rules: Vec<&str> = report.by_rule().into_keys().collect();
+    let results: Vec<Value> = report
+        .diagnostics
+        .iter()
+        .map(|d| result(d, rules.iter().position(|r| *r == d.rule)))
+        .collect();
+    let value = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "nib",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "informationUri": "https://github.com/nib-dev/nib",
+                    "rules": rules.iter().map(|id| json!({
+                        "id": id,
+                        "name": id.trim_start_matches("nib/"),
+                        "shortDescription": {"text": rule_description(id)},
+                        "defaultConfiguration": {"level": "warning"},
+                    })).collect::<Vec<_>>(),
+                }
+            },
+            "results": results,
+        }],
+    });
+    let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+fn result(d: &Diagnostic, rule_index: Option<usize>) -> Value {
+    let uri = uri(&d.path);
+    let region = json!({
+        "startLine": d.start.line,
+        "startColumn": d.start.column,
+        "endLine": d.end.line,
+        "endColumn": d.end.column,
+    });
+    let mut result = json!({
+        "ruleId": d.rule,
+        "ruleIndex": rule_index,
+        "level": match d.severity { Severity::Warning => "warning" },
+        "message": {"text": d.message},
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": {"uri": uri},
+                "region": region,
+            }
+        }],
+        "properties": {"confidence": d.confidence},
+    });
+    if let Some(fix) = &d.fix {
+        result["fixes"] = json!([{
+            "description": {"text": format!("Replace with `{}`", fix.replacement.trim())},
+            "artifactChanges": [{
+                "artifactLocation": {"uri": uri},
+                "replacements": [{
+                    "deletedRegion": {
+                        "startLine": fix.start.line,
+                        "startColumn": fix.start.column,
+                        "endLine": fix.end.line,
+                        "endColumn": fix.end.column,
+                    },
+                    "insertedContent": {"text": fix.replacement},
+                }],
+            }],
+        }]);
+    }
+    result
+}
+
+/// A relative URI reference for a path: unreserved characters and `/`
+/// stay, everything else is percent-encoded byte by byte.
+fn uri(path: &str) -> String {
+    let path = path.strip_prefix("./").unwrap_or(path);
+    let mut out = String::with_capacity(path.len());
+    for &b in path.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
