@@ -1,0 +1,346 @@
+//! `nib check` end to end: the real binary, real ONNX Runtime, tiny fixture
+//! models (random weights: `--min-confidence 0` turns every scored place
+//! into a finding, which is what format tests need) and the default model.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::{fixture, nib};
+use serde_json::Value;
+
+const BUGGY_PY: &str = "def check(x):\n    if x == None:\n        return 0\n    return x\n";
+
+/// `nib check` on the fixture model `model` with `extra` arguments.
+fn check(model: &str, extra: &[&str]) -> Output {
+    nib()
+        .args(["check", "--model"])
+        .arg(fixture(model))
+        .args(extra)
+        .output()
+        .expect("spawn nib")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(out)
+        )
+    })
+}
+
+/// A temporary folder holding `files` (path, contents).
+fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, contents) in files {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(file, contents).expect("write");
+    }
+    dir
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn exit_status_says_whether_there_are_findings() {
+    let dir = tree(&[
+        ("buggy.py", BUGGY_PY.as_bytes()),
+        ("quiet.py", b"# x == None\nprint('a < b')\n"),
+    ]);
+    let buggy = dir.path().join("buggy.py");
+    let out = check("llama", &["--min-confidence", "0", arg(&buggy)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(":2:10: nib/"), "{text}");
+
+    let out = check(
+        "llama",
+        &["--min-confidence", "0", "--exit-zero", arg(&buggy)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!out.stdout.is_empty());
+
+    // Strings and comments hold no places, so nothing to find.
+    let quiet = dir.path().join("quiet.py");
+    let out = check("llama", &["--min-confidence", "0", arg(&quiet)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("No findings (1 file checked)"));
+}
+
+#[test]
+fn json_output_follows_the_schema() {
+    let dir = tree(&[("buggy.py", BUGGY_PY.as_bytes())]);
+    let out = check(
+        "llama",
+        &["--min-confidence", "0", "--format", "json", arg(dir.path())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["files_checked"], 1);
+    let findings = v["findings"].as_array().expect("findings");
+    // `==` and `0`: every place is a finding at confidence 0.
+    assert_eq!(findings.len(), 2);
+    assert_eq!(v["summary"]["findings"], 2);
+    assert_eq!(v["summary"]["sites"], 2);
+    let first = &findings[0];
+    assert!(first["path"].as_str().expect("path").ends_with("buggy.py"));
+    assert_eq!(
+        (&first["start"]["line"], &first["start"]["column"]),
+        (&2.into(), &10.into())
+    );
+    assert_eq!(first["source_line"], "    if x == None:");
+    assert!(["nib/equality", "nib/identity"].contains(&first["rule"].as_str().expect("rule")));
+    let confidence = first["confidence"].as_f64().expect("confidence");
+    assert!((0.0..=1.0).contains(&confidence));
+    assert!(["!=", "is"].contains(&first["fix"]["replacement"].as_str().expect("fix")));
+}
+
+#[test]
+fn sarif_output_has_the_required_keys_and_regions_inside_the_file() {
+    let dir = tree(&[("src/buggy.py", BUGGY_PY.as_bytes())]);
+    let out = check(
+        "llama",
+        &[
+            "--min-confidence",
+            "0",
+            "--format",
+            "sarif",
+            arg(dir.path()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["version"], "2.1.0");
+    assert!(v["$schema"].as_str().expect("schema").contains("sarif"));
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "nib");
+    assert!(run["tool"]["driver"]["version"].is_string());
+    let rules: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|r| r["id"].as_str().expect("rule id"))
+        .collect();
+    let lines: Vec<&str> = BUGGY_PY.lines().collect();
+    let results = run["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2);
+    for r in results {
+        let rule = r["ruleId"].as_str().expect("ruleId");
+        assert_eq!(
+            rules.get(r["ruleIndex"].as_u64().expect("index") as usize),
+            Some(&rule)
+        );
+        assert_eq!(r["level"], "warning");
+        assert!(
+            r["message"]["text"]
+                .as_str()
+                .expect("message")
+                .contains("the model expects")
+        );
+        let location = &r["locations"][0]["physicalLocation"];
+        assert!(
+            location["artifactLocation"]["uri"]
+                .as_str()
+                .expect("uri")
+                .ends_with("src/buggy.py")
+        );
+        let region = &location["region"];
+        let n = |k: &str| region[k].as_u64().expect("region number") as usize;
+        assert!((1..=lines.len()).contains(&n("startLine")) && n("endLine") == n("startLine"));
+        let line_chars = lines[n("startLine") - 1].chars().count();
+        assert!(n("startColumn") >= 1 && n("startColumn") < n("endColumn"));
+        assert!(n("endColumn") <= line_chars + 1);
+        let replacement = &r["fixes"][0]["artifactChanges"][0]["replacements"][0];
+        assert_eq!(replacement["deletedRegion"], *region);
+        assert!(replacement["insertedContent"]["text"].is_string());
+    }
+}
+
+/// `::warning file=…,line=…,col=…,endLine=…,endColumn=…,title=…::message`,
+/// with properties free of unescaped `,` `:` and newlines.
+fn parse_workflow_command(line: &str) -> Vec<(String, String)> {
+    let rest = line.strip_prefix("::warning ").expect("a warning command");
+    let (properties, message) = rest.split_once("::").expect("properties::message");
+    assert!(!message.is_empty() && !message.contains(['\r', '\n']));
+    properties
+        .split(',')
+        .map(|p| {
+            let (k, v) = p.split_once('=').expect("key=value");
+            assert!(!v.contains(':'), "unescaped ':' in {p}");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn github_lines_are_workflow_commands() {
+    let dir = tree(&[("a,b:c.py", BUGGY_PY.as_bytes())]);
+    let out = check(
+        "llama",
+        &[
+            "--min-confidence",
+            "0",
+            "--format",
+            "github",
+            arg(dir.path()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for line in lines {
+        let props = parse_workflow_command(line);
+        let keys: Vec<&str> = props.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["file", "line", "col", "endLine", "endColumn", "title"]
+        );
+        assert!(props[0].1.ends_with("a%2Cb%3Ac.py"), "{line}");
+        for (_, v) in &props[1..5] {
+            assert!(v.parse::<usize>().is_ok_and(|n| n >= 1), "{line}");
+        }
+        assert!(props[5].1.starts_with("nib/"));
+    }
+}
+
+#[test]
+fn output_flag_writes_the_file_and_nothing_to_stdout() {
+    let dir = tree(&[("buggy.py", BUGGY_PY.as_bytes())]);
+    let report = dir.path().join("out/report.json");
+    std::fs::create_dir(dir.path().join("out")).expect("mkdir");
+    let file = dir.path().join("buggy.py");
+    let out = check(
+        "llama",
+        &[
+            "--min-confidence",
+            "0",
+            "--format",
+            "json",
+            "--output",
+            arg(&report),
+            arg(&file),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report written"))
+        .expect("JSON");
+    assert_eq!(v["summary"]["findings"], 2);
+}
+
+#[test]
+fn a_missing_path_is_an_error() {
+    let out = check("llama", &["no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot check `no/such/dir`") && err.contains("No such file"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_broken_model_is_an_error() {
+    let dir = tree(&[("buggy.py", BUGGY_PY.as_bytes())]);
+    let out = nib()
+        .args(["check", "--model", "no/such/model", arg(dir.path())])
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no/such/model"), "{}", stderr(&out));
+}
+
+#[test]
+fn ignored_hidden_and_unsupported_files_are_not_checked() {
+    let dir = tree(&[
+        (".gitignore", b"ignored.py\nbuild/\n"),
+        ("ignored.py", BUGGY_PY.as_bytes()),
+        ("build/gen.py", BUGGY_PY.as_bytes()),
+        (".hidden/secret.py", BUGGY_PY.as_bytes()),
+        ("notes.md", b"x == None\n"),
+        ("src/kept.py", BUGGY_PY.as_bytes()),
+    ]);
+    let out = check(
+        "llama",
+        &["--min-confidence", "0", "--format", "json", arg(dir.path())],
+    );
+    let v = json(&out);
+    assert_eq!(v["files_checked"], 1, "{}", stderr(&out));
+    for f in v["findings"].as_array().expect("findings") {
+        assert!(
+            f["path"].as_str().expect("path").ends_with("src/kept.py"),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn binary_and_non_utf8_files_are_skipped_with_a_warning() {
+    let dir = tree(&[
+        ("latin1.py", b"x = '\xe9t\xe9' == None\n"),
+        ("blob.py", b"\x00\x01 == \x02"),
+        ("ok.py", b"print('fine')\n"),
+    ]);
+    let out = check("llama", &["--format", "json", arg(dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("latin1.py: not UTF-8 text"), "{err}");
+    assert!(err.contains("blob.py: binary file"), "{err}");
+    let v = json(&out);
+    assert_eq!(
+        (&v["files_checked"], &v["summary"]["files_skipped"]),
+        (&1.into(), &2.into())
+    );
+}
+
+#[test]
+fn models_without_fim_markers_score_the_rest_of_the_line() {
+    let dir = tree(&[("buggy.py", BUGGY_PY.as_bytes())]);
+    let out = check(
+        "gpt2",
+        &["--min-confidence", "0", "--format", "json", arg(dir.path())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["summary"]["sites_scored"], 2);
+    assert_eq!(v["findings"].as_array().expect("findings").len(), 2);
+}
+
+/// The case review exists for, on nib's own model (no `--model`). Measured
+/// on the shipped 5M model: `is` at 0.60, so it prefers `is` but stays
+/// under the default threshold (0.8) until the fine-tuned model lands.
+#[test]
+fn the_default_model_prefers_is_to_eq_none() {
+    let dir = tree(&[("check.py", BUGGY_PY.as_bytes())]);
+    let out = nib()
+        .env_remove("NIB_MODEL")
+        .args(["check", "--min-confidence", "0", "--format", "json"])
+        .arg(dir.path().join("check.py"))
+        .output()
+        .expect("spawn");
+    let v = json(&out);
+    let finding = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["start"]["line"] == 2)
+        .expect("a finding on `x == None`");
+    let confidence = finding["confidence"].as_f64().expect("confidence");
+    eprintln!("default model: `is` for `== None` at {confidence:.3}");
+    assert_eq!(finding["fix"]["replacement"], "is");
+    assert_eq!(finding["rule"], "nib/identity");
+    assert!(confidence > 0.5, "the model prefers `==`: {confidence}");
+}
