@@ -22,6 +22,17 @@ fn check(model: &str, extra: &[&str]) -> Output {
         .expect("spawn nib")
 }
 
+/// `nib check` scoring every place of `path` (confidence 0) on `model`,
+/// in `format`; with findings, so exit status 1.
+fn every_place(model: &str, format: &str, path: &Path) -> Output {
+    let out = check(
+        model,
+        &["--min-confidence", "0", "--format", format, arg(path)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    out
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -80,11 +91,7 @@ fn exit_status_says_whether_there_are_findings() {
 #[test]
 fn json_output_follows_the_schema() {
     let dir = tree(&[("buggy.py", BUGGY_PY.as_bytes())]);
-    let out = check(
-        "llama",
-        &["--min-confidence", "0", "--format", "json", arg(dir.path())],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = every_place("llama", "json", dir.path());
     let v = json(&out);
     assert_eq!(v["version"], 1);
     assert_eq!(v["files_checked"], 1);
@@ -109,17 +116,7 @@ fn json_output_follows_the_schema() {
 #[test]
 fn sarif_output_has_the_required_keys_and_regions_inside_the_file() {
     let dir = tree(&[("src/buggy.py", BUGGY_PY.as_bytes())]);
-    let out = check(
-        "llama",
-        &[
-            "--min-confidence",
-            "0",
-            "--format",
-            "sarif",
-            arg(dir.path()),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = every_place("llama", "sarif", dir.path());
     let v = json(&out);
     assert_eq!(v["version"], "2.1.0");
     assert!(v["$schema"].as_str().expect("schema").contains("sarif"));
@@ -186,17 +183,7 @@ fn parse_workflow_command(line: &str) -> Vec<(String, String)> {
 #[test]
 fn github_lines_are_workflow_commands() {
     let dir = tree(&[("a,b:c.py", BUGGY_PY.as_bytes())]);
-    let out = check(
-        "llama",
-        &[
-            "--min-confidence",
-            "0",
-            "--format",
-            "github",
-            arg(dir.path()),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = every_place("llama", "github", dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
@@ -273,10 +260,7 @@ fn ignored_hidden_and_unsupported_files_are_not_checked() {
         ("notes.md", b"x == None\n"),
         ("src/kept.py", BUGGY_PY.as_bytes()),
     ]);
-    let out = check(
-        "llama",
-        &["--min-confidence", "0", "--format", "json", arg(dir.path())],
-    );
+    let out = every_place("llama", "json", dir.path());
     let v = json(&out);
     assert_eq!(v["files_checked"], 1, "{}", stderr(&out));
     for f in v["findings"].as_array().expect("findings") {
@@ -309,11 +293,7 @@ fn binary_and_non_utf8_files_are_skipped_with_a_warning() {
 #[test]
 fn models_without_fim_markers_score_the_rest_of_the_line() {
     let dir = tree(&[("buggy.py", BUGGY_PY.as_bytes())]);
-    let out = check(
-        "gpt2",
-        &["--min-confidence", "0", "--format", "json", arg(dir.path())],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = every_place("gpt2", "json", dir.path());
     let v = json(&out);
     assert_eq!(v["summary"]["sites_scored"], 2);
     assert_eq!(v["findings"].as_array().expect("findings").len(), 2);
