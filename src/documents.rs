@@ -132,6 +132,12 @@ pub fn char_to_position(rope: &Rope, char_idx: usize, encoding: PositionEncoding
     Position::new(to_u32(line), to_u32(column))
 }
 
+/// The character index of byte offset `byte`: clamped to the end, and a
+/// byte inside a multi-byte character means that character.
+pub fn byte_to_char(rope: &Rope, byte: usize) -> usize {
+    rope.byte_to_char(byte.min(rope.len_bytes()))
+}
+
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -334,6 +340,15 @@ mod tests {
         assert_eq!(doc.text.to_string(), "let x = 1;\n中\nend");
         doc.apply(None, "new", Utf16);
         assert_eq!(doc.text.to_string(), "new");
+    }
+
+    #[test]
+    fn byte_offsets_clamp_to_characters() {
+        let rope = Rope::from_str("a😀b");
+        assert_eq!(byte_to_char(&rope, 1), 1);
+        assert_eq!(byte_to_char(&rope, 3), 1, "inside the emoji");
+        assert_eq!(byte_to_char(&rope, 5), 2);
+        assert_eq!(byte_to_char(&rope, usize::MAX), 3);
     }
 
     #[test]

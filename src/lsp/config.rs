@@ -13,6 +13,11 @@
 //! | `enable`        | bool, or map language → bool (`"*"` for the rest) | true | where to suggest |
 //! | `promptTokens`  | integer 64–16384            | 1024 | prompt budget for prefix, suffix and other files |
 //! | `contextFiles`  | integer 0–16                | 3 | other open files of the same language offered as context |
+//! | `review.enable` | bool                        | true | review documents on open, on save and on `nib.reviewFile` |
+//! | `review.minConfidence` | number 0–1           | the review's default | findings the model is less sure of are not shown |
+//!
+//! `review` is an object; an update may carry either key alone, and
+//! `"review": null` resets both.
 //!
 //! A key with a wrong type or value is reported (see [`Update::errors`]) and
 //! the previous value stays; the other keys of the same update apply.
@@ -24,6 +29,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use crate::engine::DeviceRequest;
+use crate::review::ReviewOptions;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -37,6 +43,7 @@ pub struct Config {
     pub enable: Enable,
     pub prompt_tokens: usize,
     pub context_files: usize,
+    pub review: ReviewSettings,
 }
 
 impl Default for Config {
@@ -51,6 +58,33 @@ impl Default for Config {
             enable: Enable::default(),
             prompt_tokens: 1024,
             context_files: 3,
+            review: ReviewSettings::default(),
+        }
+    }
+}
+
+/// The `review` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewSettings {
+    pub enable: bool,
+    pub min_confidence: f64,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            min_confidence: ReviewOptions::default().min_confidence,
+        }
+    }
+}
+
+impl ReviewSettings {
+    /// The review core's options with these settings applied.
+    pub fn options(&self) -> ReviewOptions {
+        ReviewOptions {
+            min_confidence: self.min_confidence,
+            ..ReviewOptions::default()
         }
     }
 }
@@ -118,6 +152,16 @@ impl Config {
                 match e {
                     KeyError::Unknown => update.unknown.push(key.clone()),
                     KeyError::Invalid(message) => update.errors.push(format!("`{key}`: {message}")),
+                    KeyError::Nested { unknown, errors } => {
+                        update
+                            .unknown
+                            .extend(unknown.into_iter().map(|k| format!("{key}.{k}")));
+                        update.errors.extend(
+                            errors
+                                .into_iter()
+                                .map(|(k, message)| format!("`{key}.{k}`: {message}")),
+                        );
+                    }
                 }
             }
         }
@@ -201,6 +245,7 @@ impl Config {
                     integer(value, 0, 16)? as usize
                 }
             }
+            "review" => self.review.apply(value)?,
             "enable" => {
                 self.enable = match value {
                     Value::Null => Enable::default(),
@@ -221,6 +266,56 @@ impl Config {
 enum KeyError {
     Unknown,
     Invalid(String),
+    /// Some keys of an object setting were unknown or invalid; the others applied.
+    Nested {
+        unknown: Vec<String>,
+        errors: Vec<(String, String)>,
+    },
+}
+
+impl ReviewSettings {
+    /// Applies a `review` object key by key; `null` resets all of it.
+    fn apply(&mut self, value: &Value) -> Result<(), KeyError> {
+        let defaults = Self::default();
+        let map = match value {
+            Value::Null => {
+                *self = defaults;
+                return Ok(());
+            }
+            Value::Object(map) => map,
+            _ => {
+                return Err(invalid(
+                    "expected {\"enable\": bool, \"minConfidence\": number}",
+                ));
+            }
+        };
+        let mut unknown = Vec::new();
+        let mut errors = Vec::new();
+        for (key, value) in map {
+            match key.as_str() {
+                "enable" => match value {
+                    Value::Null => self.enable = defaults.enable,
+                    Value::Bool(b) => self.enable = *b,
+                    _ => errors.push((key.clone(), "expected true or false".to_owned())),
+                },
+                "minConfidence" => match value {
+                    Value::Null => self.min_confidence = defaults.min_confidence,
+                    _ => match value.as_f64().filter(|c| (0.0..=1.0).contains(c)) {
+                        Some(c) => self.min_confidence = c,
+                        None => {
+                            errors.push((key.clone(), "expected a number from 0 to 1".to_owned()))
+                        }
+                    },
+                },
+                _ => unknown.push(key.clone()),
+            }
+        }
+        if unknown.is_empty() && errors.is_empty() {
+            Ok(())
+        } else {
+            Err(KeyError::Nested { unknown, errors })
+        }
+    }
 }
 
 fn invalid(message: impl Into<String>) -> KeyError {
@@ -319,6 +414,41 @@ mod tests {
         let dir = env!("CARGO_MANIFEST_DIR");
         assert!(c.apply(&json!({ "model": dir })).reload);
         assert!(c.apply(&json!({ "model": null })).reload);
+    }
+
+    #[test]
+    fn review_settings_apply_key_by_key() {
+        let mut c = Config::default();
+        assert!(c.review.enable);
+        let update = c.apply(&json!({"nib": {"review": {"enable": false, "minConfidence": 0.8}}}));
+        assert!(
+            update.errors.is_empty() && !update.reload,
+            "{:?}",
+            update.errors
+        );
+        assert_eq!(
+            c.review,
+            ReviewSettings {
+                enable: false,
+                min_confidence: 0.8
+            }
+        );
+        // One key alone leaves the other; a bad value keeps the old one and
+        // is reported under its full name.
+        let update =
+            c.apply(&json!({"review": {"minConfidence": 1.5, "enable": true, "depth": 3}}));
+        assert_eq!(update.errors.len(), 1, "{:?}", update.errors);
+        assert!(update.errors[0].contains("review.minConfidence"));
+        assert_eq!(update.unknown, vec!["review.depth".to_string()]);
+        assert!(c.review.enable);
+        assert_eq!(c.review.min_confidence, 0.8);
+        assert_eq!(c.apply(&json!({"review": "on"})).errors.len(), 1);
+        assert!(c.apply(&json!({"review": null})).errors.is_empty());
+        assert_eq!(c.review, ReviewSettings::default());
+        assert_eq!(
+            c.review.options().min_confidence,
+            ReviewOptions::default().min_confidence
+        );
     }
 
     #[test]

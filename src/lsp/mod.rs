@@ -7,7 +7,9 @@
 //! ([`crate::documents`]) and settings ([`config`]), cut the context around
 //! the cursor ([`context`]), and hand a job to the inference worker
 //! ([`worker`]), a dedicated thread that owns the engine. Newer requests and
-//! edits supersede older jobs; dropped requests cancel theirs.
+//! edits supersede older jobs; dropped requests cancel theirs. Reviews of
+//! whole documents go to the same worker at a lower priority, and
+//! [`review`] turns their findings into diagnostics and quick fixes.
 //!
 //! Custom protocol:
 //! - request `nib/status` (no params) →
@@ -18,13 +20,26 @@
 //!                 "interrupted", "completed", "discarded", "failed",
 //!                 "shown", "notReady", "tokens", "wastedTokens",
 //!                 "busyMs", "wastedMs" } }`.
+//!   `"review": { "enabled", "minConfidence", "running", "queued",
+//!                "requested", "completed", "preempted", "superseded",
+//!                "cancelled", "failed", "findings", "busyMs" }`.
 //!   Fields may be added.
+//! - command `nib.reviewFile` (`workspace/executeCommand`, argument: the
+//!   document's URI) reviews an open document now and publishes its
+//!   findings; it answers `{ "state": "published"|"stale"|"superseded"|
+//!   "cancelled", "version", "findings", "sites", "scored" }` once the review
+//!   ended, or an error when review is off or no model is loaded. Reviews
+//!   also run on `didOpen` and `didSave` while `review.enable` is on.
+//! - review findings are `textDocument/publishDiagnostics` with source
+//!   `nib`, the rule as code, and `data: { rule, original, replacement,
+//!   confidence }`; `textDocument/codeAction` turns them into quick fixes.
 //!
 //! Privacy: the server opens no network connection; it reads stdin, writes
 //! stdout (protocol) and stderr (logs), and reads model files.
 
 pub mod config;
 pub mod context;
+mod review;
 mod server;
 pub mod worker;
 

@@ -1,5 +1,5 @@
-//! The LSP handlers: documents, configuration, completion requests and
-//! feedback about the model.
+//! The LSP handlers: documents, configuration, completion requests, code
+//! review (diagnostics and quick fixes) and feedback about the model.
 //!
 //! Architecture invariants:
 //! - no handler holds a lock across an `.await`: documents are read as
@@ -8,7 +8,9 @@
 //!   first `.await`, so they apply in the order they arrived;
 //! - every completion request is answered: a suggestion, or an empty result
 //!   when it was superseded, cancelled, disabled, or no model is ready. Only
-//!   malformed requests get errors (and `$/cancelRequest` its standard error).
+//!   malformed requests get errors (and `$/cancelRequest` its standard error);
+//! - review diagnostics are published only for the document version that
+//!   was reviewed: a review that an edit overtook publishes nothing.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -18,22 +20,26 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, oneshot};
-use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::{
-    CompletionItem, CompletionItemKind, CompletionList, CompletionOptions, CompletionParams,
-    CompletionResponse, ConfigurationItem, DidChangeConfigurationParams,
+    CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability,
+    CodeActionResponse, CompletionItem, CompletionItemKind, CompletionList, CompletionOptions,
+    CompletionParams, CompletionResponse, ConfigurationItem, DidChangeConfigurationParams,
     DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
-    Documentation, InitializeParams, InitializeResult, InitializedParams, InlineCompletionItem,
+    DidSaveTextDocumentParams, Documentation, ExecuteCommandOptions, ExecuteCommandParams,
+    InitializeParams, InitializeResult, InitializedParams, InlineCompletionItem,
     InlineCompletionList, InlineCompletionParams, InlineCompletionResponse,
-    InlineCompletionTriggerKind, InsertTextFormat, MarkupContent, MarkupKind, MessageType,
+    InlineCompletionTriggerKind, InsertTextFormat, LSPAny, MarkupContent, MarkupKind, MessageType,
     NumberOrString, OneOf, Position, Range, ServerCapabilities, ServerInfo,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions, TextEdit, Uri,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    TextDocumentSyncSaveOptions, TextEdit, Uri,
 };
 use tower_lsp_server::{Client, LanguageServer};
 
 use super::config::Config;
 use super::context::{self, Neighbour};
-use super::worker::{Event, Job, JobResult, LoadRequest, Scheduler, Stats};
+use super::review::{self as lsp_review, ActionRequest, Published, REVIEW_COMMAND};
+use super::worker::{Event, Job, JobResult, LoadRequest, ReviewJob, Scheduler, Skip, Stats};
 use crate::completion::CompletionOptions as EngineCompletionOptions;
 use crate::documents::{Documents, PositionEncoding, Snapshot, char_to_position, position_to_char};
 use crate::engine::{CancelToken, SamplingParams, SessionOptions};
@@ -46,6 +52,8 @@ struct Session {
     progress: bool,
     /// The client answers `workspace/configuration`.
     config_pull: bool,
+    /// The client applies versioned edits (`documentChanges`).
+    versioned_edits: bool,
     root: Option<PathBuf>,
 }
 
@@ -63,6 +71,19 @@ struct CancelOnDrop(CancelToken);
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.0.cancel();
+    }
+}
+
+/// Stops a review when the request waiting for it is dropped.
+struct CancelReviewOnDrop<'a> {
+    scheduler: &'a Scheduler,
+    uri: &'a Uri,
+    seq: u64,
+}
+
+impl Drop for CancelReviewOnDrop<'_> {
+    fn drop(&mut self) {
+        self.scheduler.cancel_review(self.uri, self.seq);
     }
 }
 
@@ -90,6 +111,8 @@ pub struct Backend {
     session: Mutex<Session>,
     scheduler: Scheduler,
     tickets: Mutex<HashMap<Uri, Ticket>>,
+    /// The review diagnostics last published per document.
+    published: Mutex<HashMap<Uri, Published>>,
     next_seq: AtomicU64,
     next_load: AtomicU64,
     events: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
@@ -117,6 +140,7 @@ impl Backend {
             session: Mutex::new(Session::default()),
             scheduler,
             tickets: Mutex::new(HashMap::new()),
+            published: Mutex::new(HashMap::new()),
             next_seq: AtomicU64::new(1),
             next_load: AtomicU64::new(1),
             events: Mutex::new(Some(events)),
@@ -139,7 +163,19 @@ impl Backend {
 
     /// Applies settings; reports invalid keys and reloads the model when needed.
     async fn apply_settings(&self, settings: &Value) {
-        let update = lock(&self.config).apply(settings);
+        let (update, review_was_on, review_is_on) = {
+            let mut config = lock(&self.config);
+            let was = config.review.enable;
+            let update = config.apply(settings);
+            (update, was, config.review.enable)
+        };
+        if review_was_on && !review_is_on {
+            self.scheduler.cancel_reviews();
+            let uris: Vec<Uri> = lock(&self.published).keys().cloned().collect();
+            for uri in uris {
+                self.clear_diagnostics(&uri).await;
+            }
+        }
         if !update.unknown.is_empty() {
             tracing::info!(keys = ?update.unknown, "ignoring unknown settings");
         }
@@ -183,6 +219,124 @@ impl Backend {
             t.superseded.notify_one();
         }
         self.scheduler.supersede(uri);
+    }
+
+    /// Reviews the open document `uri` on the worker and publishes the
+    /// findings as diagnostics, unless the document changed meanwhile.
+    /// Answers how it ended (for `nib.reviewFile`), or why it could not run.
+    async fn review(&self, uri: &Uri) -> Result<Value> {
+        let settings = lock(&self.config).review.clone();
+        if !settings.enable {
+            return Err(request_error(
+                "nib: review is off (the `review.enable` setting)",
+            ));
+        }
+        let Some(snapshot) = lock(&self.docs).snapshot(uri) else {
+            return Err(Error::invalid_params(format!(
+                "{} is not an open document",
+                uri.as_str()
+            )));
+        };
+        if !self.scheduler.is_ready() {
+            return Err(request_error("nib: the model is not loaded"));
+        }
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        self.scheduler.review(ReviewJob {
+            uri: uri.clone(),
+            seq,
+            path: lsp_review::review_path(&self.display_path(uri), &snapshot.language),
+            text: snapshot.text.to_string(),
+            options: settings.options(),
+            reply,
+        });
+        let _guard = CancelReviewOnDrop {
+            scheduler: &self.scheduler,
+            uri,
+            seq,
+        };
+        let review = match answer.await {
+            Ok(JobResult::Done(review)) => review,
+            Ok(JobResult::Skipped(Skip::NotReady)) => {
+                return Err(request_error("nib: the model is not loaded"));
+            }
+            Ok(JobResult::Skipped(Skip::Superseded)) => return Ok(json!({"state": "superseded"})),
+            Ok(JobResult::Skipped(Skip::Cancelled)) | Err(_) => {
+                return Ok(json!({"state": "cancelled"}));
+            }
+            Ok(JobResult::Failed(message)) => {
+                return Err(Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("nib: the review failed: {message}").into(),
+                    data: None,
+                });
+            }
+        };
+        let summary = json!({
+            "version": snapshot.version,
+            "findings": review.findings.len(),
+            "sites": review.sites,
+            "scored": review.scored,
+        });
+        let state = |s: &str| {
+            let mut v = summary.clone();
+            v["state"] = s.into();
+            v
+        };
+        let current = lock(&self.docs).version(uri);
+        if current != Some(snapshot.version) || !lock(&self.config).review.enable {
+            return Ok(state("stale"));
+        }
+        let encoding = lock(&self.session).encoding;
+        let diagnostics: Vec<_> = review
+            .findings
+            .iter()
+            .map(|f| lsp_review::diagnostic(f, &snapshot.text, encoding))
+            .collect();
+        {
+            let mut published = lock(&self.published);
+            if published.get(uri).is_some_and(|p| p.seq > seq) {
+                return Ok(state("superseded"));
+            }
+            published.insert(
+                uri.clone(),
+                Published {
+                    seq,
+                    version: snapshot.version,
+                    diagnostics: diagnostics.clone(),
+                },
+            );
+        }
+        self.scheduler
+            .stats()
+            .reviews
+            .findings
+            .fetch_add(diagnostics.len() as u64, Ordering::Relaxed);
+        self.client
+            .publish_diagnostics(uri.clone(), diagnostics, Some(snapshot.version))
+            .await;
+        Ok(state("published"))
+    }
+
+    /// A review the client did not ask for (open, save): when review is on
+    /// and the model ready; failures only go to the log.
+    async fn review_in_background(&self, uri: &Uri) {
+        if !lock(&self.config).review.enable || !self.scheduler.is_ready() {
+            return;
+        }
+        match self.review(uri).await {
+            Ok(outcome) => tracing::debug!(uri = uri.as_str(), %outcome, "review"),
+            Err(e) => tracing::debug!(uri = uri.as_str(), error = %e.message, "no review"),
+        }
+    }
+
+    /// Removes nib's diagnostics from `uri`, if it has any.
+    async fn clear_diagnostics(&self, uri: &Uri) {
+        if lock(&self.published).remove(uri).is_some() {
+            self.client
+                .publish_diagnostics(uri.clone(), Vec::new(), None)
+                .await;
+        }
     }
 
     /// The path shown to the model for `uri`: relative to the workspace root
@@ -326,6 +480,11 @@ impl Backend {
         let status = self.scheduler.status();
         let encoding = lock(&self.session).encoding.kind();
         let documents = lock(&self.docs).len();
+        let settings = lock(&self.config).review.clone();
+        let mut review =
+            serde_json::to_value(self.scheduler.review_report()).unwrap_or_else(|_| json!({}));
+        review["enabled"] = settings.enable.into();
+        review["minConfidence"] = settings.min_confidence.into();
         Ok(json!({
             "state": status.state,
             "model": status.model,
@@ -334,6 +493,7 @@ impl Backend {
             "positionEncoding": encoding.as_str(),
             "documents": documents,
             "stats": self.scheduler.stats().report(),
+            "review": review,
         }))
     }
 
@@ -422,6 +582,19 @@ impl Backend {
     }
 }
 
+/// LSP's `RequestFailed`: the request was valid but could not be served.
+const REQUEST_FAILED: i64 = -32803;
+
+/// An error answer that is not the client's fault nor a crash: review is
+/// off, or no model is loaded.
+fn request_error(message: &str) -> Error {
+    Error {
+        code: ErrorCode::ServerError(REQUEST_FAILED),
+        message: message.to_owned().into(),
+        data: None,
+    }
+}
+
 fn sampling(temperature: f32, seed: u64) -> SamplingParams {
     if temperature <= 0.0 {
         SamplingParams::greedy()
@@ -465,6 +638,12 @@ impl LanguageServer for Backend {
                 .as_ref()
                 .and_then(|w| w.configuration)
                 .unwrap_or(false),
+            versioned_edits: caps
+                .workspace
+                .as_ref()
+                .and_then(|w| w.workspace_edit.as_ref())
+                .and_then(|e| e.document_changes)
+                .unwrap_or(false),
             root,
         };
         if let Some(options) = &params.initialization_options {
@@ -493,6 +672,7 @@ impl LanguageServer for Backend {
                     TextDocumentSyncOptions {
                         open_close: Some(true),
                         change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                         ..Default::default()
                     },
                 )),
@@ -506,6 +686,16 @@ impl LanguageServer for Backend {
                     ..Default::default()
                 }),
                 inline_completion_provider: Some(OneOf::Left(true)),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: vec![REVIEW_COMMAND.to_owned()],
+                    ..Default::default()
+                }),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+                        ..Default::default()
+                    },
+                )),
                 ..Default::default()
             },
             server_info: Some(ServerInfo {
@@ -537,7 +727,12 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let d = params.text_document;
-        lock(&self.docs).open(d.uri, &d.text, d.version, &d.language_id);
+        lock(&self.docs).open(d.uri.clone(), &d.text, d.version, &d.language_id);
+        self.review_in_background(&d.uri).await;
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        self.review_in_background(&params.text_document.uri).await;
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -567,6 +762,7 @@ impl LanguageServer for Backend {
         lock(&self.docs).close(&uri);
         self.supersede(&uri);
         lock(&self.tickets).remove(&uri);
+        self.clear_diagnostics(&uri).await;
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
@@ -593,6 +789,46 @@ impl LanguageServer for Backend {
             return;
         }
         self.apply_settings(&params.settings).await;
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        if params.command != REVIEW_COMMAND {
+            return Err(Error::invalid_params(format!(
+                "unknown command `{}`; nib offers `{REVIEW_COMMAND}`",
+                params.command
+            )));
+        }
+        let Some(uri) = lsp_review::command_uri(&params.arguments) else {
+            return Err(Error::invalid_params(format!(
+                "`{REVIEW_COMMAND}` takes the document's URI"
+            )));
+        };
+        self.review(&uri).await.map(Some)
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let uri = &params.text_document.uri;
+        let Some(doc) = lock(&self.docs).snapshot(uri) else {
+            return Ok(None);
+        };
+        let (encoding, versioned) = {
+            let session = lock(&self.session);
+            (session.encoding, session.versioned_edits)
+        };
+        let published = lock(&self.published).get(uri).cloned();
+        let request = ActionRequest {
+            uri,
+            range: params.range,
+            diagnostics: &params.context.diagnostics,
+            only: params.context.only.as_deref(),
+            versioned,
+        };
+        Ok(Some(lsp_review::code_actions(
+            &request,
+            &doc,
+            encoding,
+            published.as_ref(),
+        )))
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {

@@ -7,7 +7,12 @@
 //! - a newer job, or an edit of the document, cancels the document's running
 //!   job through its [`CancelToken`], which the engine checks after every token;
 //! - a job whose token fired before it started is answered without running;
-//! - loading a model drains the queue (answered [`Skip::NotReady`]);
+//! - reviews ([`ReviewJob`]) wait in a queue of their own, one per document,
+//!   and run only when no completion waits: a completion submitted while a
+//!   review runs stops it at its next site (through the review's
+//!   [`CancelToken`]) and the review starts over after it; a newer review of
+//!   the document, an edit or a close stops it for good;
+//! - loading a model drains both queues (answered [`Skip::NotReady`]);
 //! - panics in the engine are caught, answered as failures, and the engine
 //!   is dropped (the next request finds no model instead of a broken one).
 
@@ -23,8 +28,13 @@ use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::ls_types::Uri;
 
 use crate::completion::{CompletionOptions, Outcome, complete_with};
-use crate::engine::{CancelToken, Control, Engine, SessionOptions};
-use crate::prompt::CompletionContext;
+use crate::engine::{
+    CancelToken, Control, Device, Engine, EngineError, GenerateOutput, GenerateRequest,
+    SessionOptions,
+};
+use crate::model::{ModelInfo, Tokenizer};
+use crate::prompt::{CompletionContext, FimTokens};
+use crate::review::{Review, ReviewError, ReviewOptions, review};
 
 /// A completion to run.
 pub struct Job {
@@ -35,6 +45,19 @@ pub struct Job {
     pub options: CompletionOptions,
     pub cancel: CancelToken,
     pub reply: oneshot::Sender<JobResult>,
+}
+
+/// A review of one document to run. The worker owns its cancel token: the
+/// async side stops it through [`Scheduler::cancel_review`].
+pub struct ReviewJob {
+    pub uri: Uri,
+    /// Orders reviews of one document: higher is newer.
+    pub seq: u64,
+    /// Picks the review's rules by extension.
+    pub path: Option<PathBuf>,
+    pub text: String,
+    pub options: ReviewOptions,
+    pub reply: oneshot::Sender<JobResult<Review>>,
 }
 
 /// Why a job produced no suggestion without failing.
@@ -49,8 +72,8 @@ pub enum Skip {
 }
 
 #[derive(Debug)]
-pub enum JobResult {
-    Done(Box<Outcome>),
+pub enum JobResult<T = Box<Outcome>> {
+    Done(T),
     Skipped(Skip),
     Failed(String),
 }
@@ -144,6 +167,45 @@ pub struct Stats {
     pub busy_us: AtomicU64,
     /// The same, in runs that were interrupted or discarded.
     pub wasted_us: AtomicU64,
+    pub reviews: ReviewStats,
+}
+
+/// Counters of review work.
+#[derive(Debug, Default)]
+pub struct ReviewStats {
+    /// Reviews queued.
+    pub requested: AtomicU64,
+    /// Reviews that ran to the end.
+    pub completed: AtomicU64,
+    /// Runs stopped for a completion (the review then starts over).
+    pub preempted: AtomicU64,
+    /// Reviews replaced by a newer one, or stopped by an edit or a close.
+    pub superseded: AtomicU64,
+    /// Reviews whose requester went away, or that were stopped by shutdown.
+    pub cancelled: AtomicU64,
+    pub failed: AtomicU64,
+    /// Findings published to the client.
+    pub findings: AtomicU64,
+    /// Time the engine spent reviewing, in microseconds.
+    pub busy_us: AtomicU64,
+}
+
+/// The review part of `nib/status`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewReport {
+    /// A review is running now.
+    pub running: bool,
+    /// Reviews waiting.
+    pub queued: usize,
+    pub requested: u64,
+    pub completed: u64,
+    pub preempted: u64,
+    pub superseded: u64,
+    pub cancelled: u64,
+    pub failed: u64,
+    pub findings: u64,
+    pub busy_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -218,10 +280,45 @@ struct Running {
     uri: Uri,
     seq: u64,
     cancel: CancelToken,
+    kind: RunKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunKind {
+    Completion,
+    /// `requeue`: stopped to let a completion run; it starts over afterwards.
+    Review {
+        requeue: bool,
+    },
+}
+
+impl Running {
+    /// Stops the job for good.
+    fn stop(&mut self) {
+        if let RunKind::Review { requeue } = &mut self.kind {
+            *requeue = false;
+        }
+        self.cancel.cancel();
+    }
+
+    /// Stops a running review so that a completion can run; the review is
+    /// queued again when it has stopped (unless stopped for good meanwhile).
+    /// Returns whether it did.
+    fn preempt(&mut self) -> bool {
+        match &mut self.kind {
+            RunKind::Review { requeue } if !self.cancel.is_cancelled() => {
+                *requeue = true;
+                self.cancel.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 struct Inner {
     queue: VecDeque<Job>,
+    reviews: VecDeque<ReviewJob>,
     running: Option<Running>,
     load: Option<LoadRequest>,
     status: Status,
@@ -246,6 +343,7 @@ impl Scheduler {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
+                reviews: VecDeque::new(),
                 running: None,
                 load: None,
                 status: Status {
@@ -287,6 +385,31 @@ impl Scheduler {
         self.lock().status.clone()
     }
 
+    pub fn review_report(&self) -> ReviewReport {
+        let (running, queued) = {
+            let inner = self.lock();
+            let running = inner
+                .running
+                .as_ref()
+                .is_some_and(|r| matches!(r.kind, RunKind::Review { .. }));
+            (running, inner.reviews.len())
+        };
+        let r = &self.shared.stats.reviews;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ReviewReport {
+            running,
+            queued,
+            requested: get(&r.requested),
+            completed: get(&r.completed),
+            preempted: get(&r.preempted),
+            superseded: get(&r.superseded),
+            cancelled: get(&r.cancelled),
+            failed: get(&r.failed),
+            findings: get(&r.findings),
+            busy_ms: get(&r.busy_us) as f64 / 1000.0,
+        }
+    }
+
     pub fn is_ready(&self) -> bool {
         self.lock().status.state == State::Ready
     }
@@ -304,8 +427,11 @@ impl Scheduler {
         for job in inner.queue.drain(..) {
             let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
         }
-        if let Some(running) = &inner.running {
-            running.cancel.cancel();
+        for job in inner.reviews.drain(..) {
+            let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
+        }
+        if let Some(running) = &mut inner.running {
+            running.stop();
         }
         inner.load = Some(request);
         drop(inner);
@@ -313,20 +439,27 @@ impl Scheduler {
     }
 
     /// Queues a job, replacing (and answering) an older one for its document
-    /// and stopping the document's running job.
+    /// and stopping the document's running job, or pausing a running review.
     pub fn submit(&self, job: Job) {
         let mut inner = self.lock();
-        if inner.shutdown || inner.status.state != State::Ready || inner.load.is_some() {
+        if !inner.accepts_work() {
             drop(inner);
             Stats::bump(&self.shared.stats.not_ready);
             let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
             return;
         }
-        if let Some(running) = &inner.running
-            && running.uri == job.uri
-            && running.seq < job.seq
-        {
-            running.cancel.cancel();
+        if let Some(running) = &mut inner.running {
+            match running.kind {
+                RunKind::Completion if running.uri == job.uri && running.seq < job.seq => {
+                    running.stop();
+                }
+                RunKind::Review { .. } => {
+                    if running.preempt() {
+                        Stats::bump(&self.shared.stats.reviews.preempted);
+                    }
+                }
+                RunKind::Completion => {}
+            }
         }
         if let Some(i) = inner.queue.iter().position(|j| j.uri == job.uri) {
             let old = std::mem::replace(&mut inner.queue[i], job);
@@ -339,19 +472,91 @@ impl Scheduler {
         self.shared.wake.notify_all();
     }
 
-    /// The document changed or closed: its queued and running jobs are stale.
+    /// Queues a review, replacing (and answering) an older one of its
+    /// document and stopping the document's running review. It runs when
+    /// no completion waits.
+    pub fn review(&self, job: ReviewJob) {
+        let stats = &self.shared.stats.reviews;
+        Stats::bump(&stats.requested);
+        let mut inner = self.lock();
+        if !inner.accepts_work() {
+            drop(inner);
+            let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
+            return;
+        }
+        if let Some(running) = &mut inner.running
+            && running.kind != RunKind::Completion
+            && running.uri == job.uri
+            && running.seq < job.seq
+        {
+            running.stop();
+        }
+        if let Some(i) = inner.reviews.iter().position(|j| j.uri == job.uri) {
+            let old = std::mem::replace(&mut inner.reviews[i], job);
+            Stats::bump(&stats.superseded);
+            let _ = old.reply.send(JobResult::Skipped(Skip::Superseded));
+        } else {
+            inner.reviews.push_back(job);
+        }
+        drop(inner);
+        self.shared.wake.notify_all();
+    }
+
+    /// The requester of review `seq` of `uri` went away: stop or drop it.
+    pub fn cancel_review(&self, uri: &Uri, seq: u64) {
+        let mut inner = self.lock();
+        if let Some(running) = &mut inner.running
+            && running.kind != RunKind::Completion
+            && &running.uri == uri
+            && running.seq == seq
+        {
+            running.stop();
+        }
+        if let Some(i) = inner
+            .reviews
+            .iter()
+            .position(|j| &j.uri == uri && j.seq == seq)
+            && let Some(old) = inner.reviews.remove(i)
+        {
+            Stats::bump(&self.shared.stats.reviews.cancelled);
+            let _ = old.reply.send(JobResult::Skipped(Skip::Cancelled));
+        }
+    }
+
+    /// The document changed or closed: its queued and running jobs, reviews
+    /// included, are stale.
     pub fn supersede(&self, uri: &Uri) {
         let mut inner = self.lock();
-        if let Some(running) = &inner.running
+        if let Some(running) = &mut inner.running
             && &running.uri == uri
         {
-            running.cancel.cancel();
+            running.stop();
         }
         if let Some(i) = inner.queue.iter().position(|j| &j.uri == uri)
             && let Some(old) = inner.queue.remove(i)
         {
             Stats::bump(&self.shared.stats.superseded);
             let _ = old.reply.send(JobResult::Skipped(Skip::Superseded));
+        }
+        if let Some(i) = inner.reviews.iter().position(|j| &j.uri == uri)
+            && let Some(old) = inner.reviews.remove(i)
+        {
+            Stats::bump(&self.shared.stats.reviews.superseded);
+            let _ = old.reply.send(JobResult::Skipped(Skip::Superseded));
+        }
+    }
+
+    /// Stops every queued and running review (review was turned off).
+    pub fn cancel_reviews(&self) {
+        let mut inner = self.lock();
+        if let Some(running) = &mut inner.running
+            && running.kind != RunKind::Completion
+        {
+            running.stop();
+        }
+        for job in inner.reviews.drain(..) {
+            Stats::bump(&self.shared.stats.reviews.cancelled);
+            let _ = job.reply.send(JobResult::Skipped(Skip::Cancelled));
         }
     }
 
@@ -362,11 +567,20 @@ impl Scheduler {
         for job in inner.queue.drain(..) {
             let _ = job.reply.send(JobResult::Skipped(Skip::Cancelled));
         }
-        if let Some(running) = &inner.running {
-            running.cancel.cancel();
+        for job in inner.reviews.drain(..) {
+            let _ = job.reply.send(JobResult::Skipped(Skip::Cancelled));
+        }
+        if let Some(running) = &mut inner.running {
+            running.stop();
         }
         drop(inner);
         self.shared.wake.notify_all();
+    }
+}
+
+impl Inner {
+    fn accepts_work(&self) -> bool {
+        !self.shutdown && self.status.state == State::Ready && self.load.is_none()
     }
 }
 
@@ -391,6 +605,7 @@ struct Worker {
 enum Next {
     Load(LoadRequest),
     Job(Job),
+    Review(ReviewJob, CancelToken),
 }
 
 /// The per-token check of a running job.
@@ -432,8 +647,19 @@ impl Worker {
                             uri: job.uri.clone(),
                             seq: job.seq,
                             cancel: job.cancel.clone(),
+                            kind: RunKind::Completion,
                         });
                         break Next::Job(job);
+                    }
+                    if let Some(job) = inner.reviews.pop_front() {
+                        let cancel = CancelToken::new();
+                        inner.running = Some(Running {
+                            uri: job.uri.clone(),
+                            seq: job.seq,
+                            cancel: cancel.clone(),
+                            kind: RunKind::Review { requeue: false },
+                        });
+                        break Next::Review(job, cancel);
                     }
                     inner = self
                         .shared
@@ -448,6 +674,7 @@ impl Worker {
                     self.run_job(job);
                     self.lock().running = None;
                 }
+                Next::Review(job, cancel) => self.run_review(job, &cancel),
             }
         }
     }
@@ -566,17 +793,151 @@ impl Worker {
             }
             Err(_) => {
                 Stats::bump(&stats.failed);
-                tracing::error!("the engine panicked; dropping the model");
-                self.engine = None;
-                let mut inner = self.lock();
-                inner.status.state = State::Error;
-                inner.status.message =
-                    Some("the engine panicked; change a setting or restart to reload".into());
-                drop(inner);
+                self.engine_panicked();
                 let _ = job
                     .reply
                     .send(JobResult::Failed("the engine panicked".into()));
             }
         }
+    }
+
+    fn run_review(&mut self, job: ReviewJob, cancel: &CancelToken) {
+        let shared = self.shared.clone();
+        let stats = &shared.stats.reviews;
+        let step_delay = self.step_delay;
+        let result = if job.reply.is_closed() {
+            Err(ReviewError::Cancelled)
+        } else if let Some(engine) = self.engine.as_mut() {
+            let started = Instant::now();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                let path = job.path.as_deref();
+                match step_delay {
+                    Some(delay) => {
+                        let mut slowed = Slowed {
+                            engine: engine.as_mut(),
+                            delay,
+                        };
+                        review(&mut slowed, path, &job.text, &job.options, cancel)
+                    }
+                    None => review(engine.as_mut(), path, &job.text, &job.options, cancel),
+                }
+            }));
+            stats
+                .busy_us
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            match result {
+                Ok(r) => r,
+                Err(_) => {
+                    self.engine_panicked();
+                    Stats::bump(&stats.failed);
+                    self.lock().running = None;
+                    let _ = job
+                        .reply
+                        .send(JobResult::Failed("the engine panicked".into()));
+                    return;
+                }
+            }
+        } else {
+            self.lock().running = None;
+            let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
+            return;
+        };
+        let mut inner = self.lock();
+        let requeue = matches!(
+            inner.running.take(),
+            Some(Running {
+                kind: RunKind::Review { requeue: true },
+                ..
+            })
+        );
+        match result {
+            Ok(review) => {
+                Stats::bump(&stats.completed);
+                drop(inner);
+                tracing::debug!(
+                    sites = review.sites,
+                    scored = review.scored,
+                    findings = review.findings.len(),
+                    "review run"
+                );
+                let _ = job.reply.send(JobResult::Done(review));
+            }
+            Err(ReviewError::Cancelled) => {
+                let newer = inner.reviews.iter().any(|j| j.uri == job.uri);
+                if requeue && !newer && !job.reply.is_closed() && inner.accepts_work() {
+                    // Paused for a completion: starts over once no completion waits.
+                    inner.reviews.push_front(job);
+                } else {
+                    drop(inner);
+                    let skip = if job.reply.is_closed() {
+                        Stats::bump(&stats.cancelled);
+                        Skip::Cancelled
+                    } else {
+                        Stats::bump(&stats.superseded);
+                        Skip::Superseded
+                    };
+                    let _ = job.reply.send(JobResult::Skipped(skip));
+                }
+            }
+            Err(ReviewError::Engine(e)) => {
+                drop(inner);
+                Stats::bump(&stats.failed);
+                tracing::warn!(error = %e, "review failed");
+                let _ = job.reply.send(JobResult::Failed(e.to_string()));
+            }
+        }
+    }
+
+    /// Drops an engine that panicked: the next request finds no model
+    /// instead of a broken one.
+    fn engine_panicked(&mut self) {
+        tracing::error!("the engine panicked; dropping the model");
+        self.engine = None;
+        let mut inner = self.lock();
+        inner.status.state = State::Error;
+        inner.status.message =
+            Some("the engine panicked; change a setting or restart to reload".into());
+    }
+}
+
+/// Slows every scoring call by the test step delay, as [`JobControl`] slows
+/// every decoded token, so that tests can act while a review runs.
+struct Slowed<'a> {
+    engine: &'a mut dyn Engine,
+    delay: Duration,
+}
+
+impl Engine for Slowed<'_> {
+    fn info(&self) -> &ModelInfo {
+        self.engine.info()
+    }
+
+    fn tokenizer(&self) -> &Tokenizer {
+        self.engine.tokenizer()
+    }
+
+    fn device(&self) -> Device {
+        self.engine.device()
+    }
+
+    fn fim(&self) -> Option<&FimTokens> {
+        self.engine.fim()
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenerateRequest,
+        control: &mut dyn Control,
+    ) -> Result<GenerateOutput, EngineError> {
+        self.engine.generate(request, control)
+    }
+
+    fn score(
+        &mut self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<f64>, EngineError> {
+        std::thread::sleep(self.delay);
+        self.engine.score(prompt, continuations)
     }
 }

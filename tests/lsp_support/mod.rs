@@ -185,6 +185,12 @@ impl Lsp {
         }
     }
 
+    /// Whether the response to `id` has arrived, among the messages read so
+    /// far (the server's output is read in order).
+    pub fn has_response(&self, id: i64) -> bool {
+        self.responses.contains_key(&id)
+    }
+
     pub fn response(&mut self, id: i64) -> Value {
         self.response_within(id, TIMEOUT)
     }
@@ -201,8 +207,19 @@ impl Lsp {
 
     /// Waits for a notification matching `pred` (also among those already received).
     pub fn notification(&mut self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Value {
+        self.notification_after(0, pred, timeout)
+    }
+
+    /// Waits for a notification matching `pred` among those from the
+    /// `from`th on (`notifications.len()` before an action: one it caused).
+    pub fn notification_after(
+        &mut self,
+        from: usize,
+        pred: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
-        let mut seen = 0;
+        let mut seen = from;
         loop {
             if let Some(n) = self.notifications[seen..].iter().find(|n| pred(n)) {
                 return n.clone();
