@@ -124,7 +124,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The files to review under `paths`, in a stable order: files named
+/// The files to review under `paths`, in path order: files named
 /// directly (if nib has rules for their language) and the walk of each
 /// directory. A path that does not exist is an error.
 fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -159,6 +159,8 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             }
         }
     }
+    // Overlapping arguments (`nib check . src/`) name some files twice.
+    files.sort();
     files.dedup();
     Ok(files)
 }

@@ -33,3 +33,12 @@ pub fn nib_json(args: &[&str]) -> serde_json::Value {
         )
     })
 }
+
+/// A fixture model loaded in this process, on the CPU with one thread.
+pub fn load_engine(name: &str) -> nib::engine::OrtEngine {
+    let options = nib::engine::SessionOptions {
+        device: nib::engine::DeviceRequest::Cpu,
+        intra_threads: Some(1),
+    };
+    nib::engine::OrtEngine::load(&fixture(name), &options).expect("load fixture")
+}
