@@ -31,8 +31,8 @@ M.defaults = {
   },
   -- Code review diagnostics (published by the server; shown by vim.diagnostic).
   review = {
-    enabled = true,
-    min_confidence = 0.5,
+    enabled = true, -- reviews on open, on save and on :NibReview
+    min_confidence = nil, -- 0..1; nil: the server's default (sure findings only)
   },
   -- Insert-mode keys; set any to false to leave it unmapped.
   keymaps = {

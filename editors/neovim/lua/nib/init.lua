@@ -131,9 +131,12 @@ function M.review(bufnr)
     return
   end
   local params = { command = "nib.reviewFile", arguments = { vim.uri_from_bufnr(bufnr) } }
-  lsp_client.request(client, "workspace/executeCommand", params, function(err)
+  lsp_client.request(client, "workspace/executeCommand", params, function(err, result)
     if err then
       vim.notify("nib: review failed: " .. (err.message or ""), vim.log.levels.ERROR)
+    elseif type(result) == "table" and result.state == "published" then
+      local n = result.findings or 0
+      vim.notify(("nib: review found %d issue%s"):format(n, n == 1 and "" or "s"))
     end
   end, bufnr)
 end
