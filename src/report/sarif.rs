@@ -84,11 +84,15 @@ fn result(d: &Diagnostic, rule_index: Option<usize>) -> Value {
     result
 }
 
-/// A relative URI reference for a path: unreserved characters and `/`
-/// stay, everything else is percent-encoded byte by byte.
+/// A URI for a path: a relative reference for a relative path (resolved
+/// against the checkout by code scanning), a `file://` URI for an absolute
+/// one; unreserved characters and `/` stay, the rest is percent-encoded.
 fn uri(path: &str) -> String {
     let path = path.strip_prefix("./").unwrap_or(path);
-    let mut out = String::with_capacity(path.len());
+    let mut out = String::with_capacity(path.len() + 7);
+    if path.starts_with('/') {
+        out.push_str("file://");
+    }
     for &b in path.as_bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
             out.push(b as char);
@@ -97,4 +101,13 @@ fn uri(path: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uris_are_relative_references_or_file_uris() {
+        assert_eq!(super::uri("./src/a b.py"), "src/a%20b.py");
+        assert_eq!(super::uri("/tmp/é.rs"), "file:///tmp/%C3%A9.rs");
+    }
 }
