@@ -16,9 +16,11 @@
 #
 # Each editor runs against the real server with the tiny test model (random
 # weights: tests check that ghost text shows and that accepting inserts
-# exactly the suggested text, not what it says). NIB_EDITOR_MOCK=1 runs them
-# once more against editors/test/mock-server.js, which also publishes review
-# diagnostics with a quick fix (the real server does not review yet).
+# exactly the suggested text, not what it says; the review test sets
+# minConfidence 0, so every candidate place is a finding, and checks that the
+# server's own quick fix lands in the saved file). NIB_EDITOR_MOCK=1 runs them
+# once more against editors/test/mock-server.js (a stand-in without a model,
+# for plugin work).
 #
 # Prints one line per test and a summary "N passed, N failed, N skipped";
 # exits non-zero when a test failed or none passed.
@@ -33,9 +35,7 @@ NIB_MODEL="${NIB_MODEL:-$ROOT/tests/fixtures/models/llama}"
 # installed here (Debian 12 has Emacs 28; 30.1 is in bookworm-backports).
 emacs_ok() { command -v emacs > /dev/null 2>&1 && emacs --batch --eval '(kill-emacs (if (>= emacs-major-version 29) 0 1))' > /dev/null 2>&1; }
 SUITES="${NIB_EDITOR_SUITES:-nvim vscode$(emacs_ok && echo ' emacs')}"
-# The mock server stands in for the review feature the real server lacks; it
-# is for plugin development and does not run by default, so the review tests
-# show as skipped rather than passing against a stand-in.
+# The mock server is for plugin development and does not run by default.
 MOCK="${NIB_EDITOR_MOCK:-0}"
 NODE_VERSION=24.22.3
 CODE_SERVER_VERSION=4.139.1

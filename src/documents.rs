@@ -230,6 +230,14 @@ impl Documents {
         })
     }
 
+    /// The most recently opened or edited document.
+    pub fn most_recent(&self) -> Option<&Uri> {
+        self.docs
+            .iter()
+            .max_by_key(|(_, d)| d.touched)
+            .map(|(u, _)| u)
+    }
+
     /// Other open documents of `language`, most recently touched first.
     pub fn neighbours(&self, uri: &Uri, language: &str, limit: usize) -> Vec<(Uri, Document)> {
         let mut others: Vec<(&Uri, &Document)> = self

@@ -326,6 +326,7 @@ fn bad_commands_and_unknown_documents_are_errors_not_crashes() {
     let mut lsp = server(utf16_client(), Value::Null, &[]);
     for params in [
         json!({"command": "nib.other", "arguments": [PY]}),
+        // No argument and no open document.
         json!({"command": "nib.reviewFile", "arguments": []}),
         json!({"command": "nib.reviewFile", "arguments": [42]}),
         json!({"command": "nib.reviewFile", "arguments": ["file:///not/open.py"]}),
@@ -354,6 +355,12 @@ fn bad_commands_and_unknown_documents_are_errors_not_crashes() {
         ]),
     );
     assert!(actions.is_empty(), "{actions:?}");
+    // Without an argument (Helix sends none): the document touched last.
+    let latest = lsp.call(
+        "workspace/executeCommand",
+        json!({"command": "nib.reviewFile", "arguments": []}),
+    );
+    assert_eq!(latest["state"], "published", "{latest}");
     assert_eq!(lsp.status()["state"], "ready");
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
 }

@@ -2,7 +2,8 @@
 
 ;; Emacs 29 or later (eglot built in). eglot has no inline completion
 ;; (ghost text): nib's suggestions come through completion-at-point, its
-;; review findings through Flymake and `eglot-code-actions'.
+;; review findings through Flymake and `eglot-code-actions'. nib reviews a
+;; file when it is opened and saved, and on `nib-eglot-review-file'.
 ;;
 ;;   (add-to-list 'load-path "~/src/nib/editors/emacs")
 ;;   (require 'nib-eglot)
@@ -27,6 +28,16 @@
   "Execution provider: auto, cpu, cuda or cuda:N."
   :type 'string)
 
+(defcustom nib-eglot-review t
+  "Whether nib reviews files (on open, on save and on request).
+Findings show through Flymake, with quick fixes in `eglot-code-actions'."
+  :type 'boolean)
+
+(defcustom nib-eglot-review-min-confidence nil
+  "Hide review findings the model is less sure of than this (0 to 1).
+nil keeps nib's default (sure findings only)."
+  :type '(choice (const :tag "nib's default" nil) number))
+
 (defcustom nib-eglot-modes
   '(python-mode python-ts-mode rust-mode rust-ts-mode js-mode js-ts-mode
     typescript-mode typescript-ts-mode)
@@ -38,7 +49,10 @@
   `(,nib-eglot-program "serve" "--stdio"
     :initializationOptions
     (:nib (:model ,(and nib-eglot-model (expand-file-name nib-eglot-model))
-           :device ,nib-eglot-device))))
+           :device ,nib-eglot-device
+           :review (:enable ,(if nib-eglot-review t :json-false)
+                    ,@(and nib-eglot-review-min-confidence
+                           (list :minConfidence nib-eglot-review-min-confidence)))))))
 
 (add-to-list 'eglot-server-programs (cons nib-eglot-modes #'nib-eglot--contact))
 
@@ -47,9 +61,14 @@
   (interactive)
   (let ((server (eglot-current-server)))
     (unless server (user-error "nib: no eglot server in this buffer"))
-    (jsonrpc-request server :workspace/executeCommand
-                     `(:command "nib.reviewFile"
-                       :arguments [,(eglot-path-to-uri (buffer-file-name))]))))
+    ;; Answered once the review ended; the findings arrive as diagnostics.
+    (let ((result (jsonrpc-request server :workspace/executeCommand
+                                   `(:command "nib.reviewFile"
+                                     :arguments [,(eglot-path-to-uri (buffer-file-name))]))))
+      (when (equal (plist-get result :state) "published")
+        (let ((n (plist-get result :findings)))
+          (message "nib: review found %d issue%s" n (if (eql n 1) "" "s"))))
+      result)))
 
 (defun nib-eglot-status ()
   "Show nib's status (the `nib/status' request)."

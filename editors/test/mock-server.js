@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 // A stand-in for `nib serve --stdio`, for the editor tests only.
 //
-// It speaks the protocol nib's server plans to speak (inline completion,
-// $/progress while "loading", nib/status, nib.reviewFile) but has no model:
-// it suggests a fixed text and "reviews" a file by flagging every line that
-// holds `== None` with a quick fix that rewrites it to `is None`. It exists so
-// that the plugins' handling of review diagnostics and code actions can be
-// tested in the real editors before the real server publishes any.
+// It speaks nib's protocol (inline completion, $/progress while "loading",
+// nib/status, nib.reviewFile) but has no model: it suggests a fixed text and
+// "reviews" a file by flagging every line that holds `== None` with a quick
+// fix that rewrites it to `is None`. It is for plugin work without a model
+// (NIB_EDITOR_MOCK=1 editors/run-tests.sh).
 //
 // Usage: node mock-server.js [serve] [--stdio]
 // Environment: NIB_MOCK_SUGGESTION (default mock_<line>_<character>()),

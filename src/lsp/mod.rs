@@ -25,7 +25,8 @@
 //!                "cancelled", "failed", "findings", "busyMs" }`.
 //!   Fields may be added.
 //! - command `nib.reviewFile` (`workspace/executeCommand`, argument: the
-//!   document's URI) reviews an open document now and publishes its
+//!   document's URI; none: the document opened or edited last) reviews an
+//!   open document now and publishes its
 //!   findings; it answers `{ "state": "published"|"stale"|"superseded"|
 //!   "cancelled", "version", "findings", "sites", "scored" }` once the review
 //!   ended, or an error when review is off or no model is loaded. Reviews

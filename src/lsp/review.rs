@@ -23,7 +23,8 @@ use crate::documents::{
 use crate::review::Finding;
 
 /// The command that reviews one open document; its argument is the
-/// document's URI (a string, or an object with a `uri`).
+/// document's URI (a string, or an object with a `uri`). Without one it
+/// reviews the document opened or edited last (Helix sends no arguments).
 pub const REVIEW_COMMAND: &str = "nib.reviewFile";
 
 /// The `source` of nib's diagnostics.
@@ -101,13 +102,24 @@ pub fn review_path(display_path: &str, language: &str) -> Option<PathBuf> {
     Some(PathBuf::from(format!("untitled.{extension}")))
 }
 
-/// The document a `nib.reviewFile` call names.
-pub fn command_uri(arguments: &[serde_json::Value]) -> Option<Uri> {
-    let argument = arguments.first()?;
-    let text = argument
+/// What a `nib.reviewFile` call's arguments name.
+#[derive(Debug, PartialEq)]
+pub enum CommandTarget {
+    Uri(Uri),
+    /// No argument: the document touched last.
+    Latest,
+    Invalid,
+}
+
+pub fn command_target(arguments: &[serde_json::Value]) -> CommandTarget {
+    let Some(argument) = arguments.first() else {
+        return CommandTarget::Latest;
+    };
+    argument
         .as_str()
-        .or_else(|| argument.get("uri").and_then(|u| u.as_str()))?;
-    text.parse().ok()
+        .or_else(|| argument.get("uri").and_then(|u| u.as_str()))
+        .and_then(|text| text.parse().ok())
+        .map_or(CommandTarget::Invalid, CommandTarget::Uri)
 }
 
 /// What a code action request asks about.
@@ -360,10 +372,17 @@ mod tests {
         );
         assert_eq!(review_path("notes", "markdown"), None);
         let u = "file:///p/a.py";
-        assert_eq!(command_uri(&[serde_json::json!(u)]), Some(uri()));
-        assert_eq!(command_uri(&[serde_json::json!({ "uri": u })]), Some(uri()));
-        assert_eq!(command_uri(&[]), None);
-        assert_eq!(command_uri(&[serde_json::json!(3)]), None);
-        assert_eq!(command_uri(&[serde_json::json!("not a uri")]), None);
+        let target = |v: &[serde_json::Value]| command_target(v);
+        assert_eq!(target(&[serde_json::json!(u)]), CommandTarget::Uri(uri()));
+        assert_eq!(
+            target(&[serde_json::json!({ "uri": u })]),
+            CommandTarget::Uri(uri())
+        );
+        assert_eq!(target(&[]), CommandTarget::Latest);
+        assert_eq!(target(&[serde_json::json!(3)]), CommandTarget::Invalid);
+        assert_eq!(
+            target(&[serde_json::json!("not a uri")]),
+            CommandTarget::Invalid
+        );
     }
 }

@@ -38,7 +38,7 @@ use tower_lsp_server::{Client, LanguageServer};
 
 use super::config::Config;
 use super::context::{self, Neighbour};
-use super::review::{self as lsp_review, ActionRequest, Published, REVIEW_COMMAND};
+use super::review::{self as lsp_review, ActionRequest, CommandTarget, Published, REVIEW_COMMAND};
 use super::worker::{Event, Job, JobResult, LoadRequest, ReviewJob, Scheduler, Skip, Stats};
 use crate::completion::CompletionOptions as EngineCompletionOptions;
 use crate::documents::{Documents, PositionEncoding, Snapshot, char_to_position, position_to_char};
@@ -798,9 +798,14 @@ impl LanguageServer for Backend {
                 params.command
             )));
         }
-        let Some(uri) = lsp_review::command_uri(&params.arguments) else {
+        let uri = match lsp_review::command_target(&params.arguments) {
+            CommandTarget::Uri(uri) => Some(uri),
+            CommandTarget::Latest => lock(&self.docs).most_recent().cloned(),
+            CommandTarget::Invalid => None,
+        };
+        let Some(uri) = uri else {
             return Err(Error::invalid_params(format!(
-                "`{REVIEW_COMMAND}` takes the document's URI"
+                "`{REVIEW_COMMAND}` takes the URI of an open document"
             )));
         };
         self.review(&uri).await.map(Some)

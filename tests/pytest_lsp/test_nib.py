@@ -179,3 +179,75 @@ async def test_invalid_settings_show_a_message(client: LanguageClient):
     assert client.messages[0].type == types.MessageType.Warning
     s = await status(client)
     assert field(s, "state") == "ready"
+
+
+REVIEW_URI = "file:///work/project/check.py"
+REVIEW = "def check(x):\n    if x == None:\n        return 0\n    return x\n"
+
+
+async def test_review_publishes_diagnostics_and_the_quick_fix_applies(client: LanguageClient):
+    await wait_ready(client)
+    caps = client.init_result.capabilities
+    assert "nib.reviewFile" in caps.execute_command_provider.commands
+    # Every candidate place becomes a finding, whatever the random model prefers.
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"nib": {"review": {"minConfidence": 0}}})
+    )
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=REVIEW_URI, language_id="python", version=1, text=REVIEW
+            )
+        )
+    )
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="nib.reviewFile", arguments=[REVIEW_URI])
+    )
+    assert result["state"] == "published", result
+    deadline = time.monotonic() + 20
+    while len(client.diagnostics.get(REVIEW_URI, [])) != result["findings"]:
+        assert time.monotonic() < deadline, client.diagnostics
+        await asyncio.sleep(0.05)
+    # ASCII text: columns are string indices in either encoding.
+    lines = REVIEW.split("\n")
+    for d in client.diagnostics[REVIEW_URI]:
+        assert d.source == "nib" and d.code and d.message
+        assert d.range.start.line == d.range.end.line
+        line = lines[d.range.start.line]
+        assert line[d.range.start.character : d.range.end.character] == d.data["original"], d
+    (eq,) = [d for d in client.diagnostics[REVIEW_URI] if d.range.start.line == 1]
+    assert eq.data["original"] == "=="
+    assert eq.range.start == types.Position(1, lines[1].index("=="))
+
+    # The code action for it, asked at the cursor without diagnostics (the
+    # server looks its findings up) and with them: the same fix.
+    for context in ([], [eq]):
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=REVIEW_URI),
+                range=types.Range(eq.range.start, eq.range.start),
+                context=types.CodeActionContext(diagnostics=context),
+            )
+        )
+        (action,) = actions
+        assert action.kind == types.CodeActionKind.QuickFix
+        assert action.is_preferred
+        assert action.title == f"nib: replace `==` with `{eq.data['replacement']}`"
+        edits = (
+            action.edit.changes[REVIEW_URI]
+            if action.edit.changes
+            else [e for c in action.edit.document_changes for e in c.edits]
+        )
+        (edit,) = edits
+        assert edit.range == eq.range
+        fixed = lines[1][: edit.range.start.character] + edit.new_text + lines[1][edit.range.end.character :]
+        assert fixed == lines[1].replace("==", eq.data["replacement"], 1)
+
+    # Closing the document clears its diagnostics.
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=REVIEW_URI))
+    )
+    deadline = time.monotonic() + 20
+    while client.diagnostics.get(REVIEW_URI):
+        assert time.monotonic() < deadline, client.diagnostics
+        await asyncio.sleep(0.05)

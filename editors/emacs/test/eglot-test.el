@@ -19,6 +19,9 @@
 (setq nib-eglot-program (or (getenv "NIB_SERVER") (error "NIB_SERVER is not set"))
       nib-eglot-model (getenv "NIB_MODEL")
       nib-eglot-device "cpu"
+      ;; Every candidate place is a finding, whatever the model prefers: the
+      ;; review test is deterministic with any model, the random one included.
+      nib-eglot-review-min-confidence 0
       eglot-sync-connect 30
       eglot-events-buffer-config '(:size 0 :format full))
 
@@ -54,6 +57,22 @@
     (nib-test-wait "eglot to connect" 30 #'eglot-current-server)
     (current-buffer)))
 
+(defun nib-test-only-edit (action)
+  "The single text edit of code ACTION, in either WorkspaceEdit form."
+  (let* ((edit (plist-get action :edit))
+         (edits (or (append (cadr (plist-get edit :changes)) nil)
+                    (seq-mapcat (lambda (c) (append (plist-get c :edits) nil))
+                                (plist-get edit :documentChanges)))))
+    (unless (= (length edits) 1) (error "expected one edit in %S" action))
+    (car edits)))
+
+(defun nib-test-line (n)
+  "The text of line N of the current buffer."
+  (save-excursion
+    (goto-char (point-min))
+    (forward-line (1- n))
+    (buffer-substring-no-properties (line-beginning-position) (line-end-position))))
+
 (make-directory (expand-file-name ".git" nib-test-dir) t)
 
 (nib-test "eglot starts nib and nib/status reports ready"
@@ -87,29 +106,37 @@
     (if (not (seq-contains-p commands "nib.reviewFile"))
         '(skip . "the server does not offer nib.reviewFile yet")
       (nib-eglot-review-file)
-      (let ((diags (nib-test-wait "a diagnostic" 20
+      (let* ((diag (nib-test-wait "a diagnostic on line 2" 20
                                   (lambda () (flymake-start) (accept-process-output nil 0.2)
-                                    (flymake-diagnostics)))))
-        (unless (= (line-number-at-pos (flymake-diagnostic-beg (car diags))) 2)
-          (error "diagnostic on line %d" (line-number-at-pos (flymake-diagnostic-beg (car diags)))))
-        (when (equal nib-test-suite "mock")
-          (goto-char (flymake-diagnostic-beg (car diags)))
-          (let* ((actions (jsonrpc-request
-                           server :textDocument/codeAction
-                           (list :textDocument (eglot--TextDocumentIdentifier)
-                                 :range (list :start (eglot--pos-to-lsp-position (flymake-diagnostic-beg (car diags)))
-                                              :end (eglot--pos-to-lsp-position (flymake-diagnostic-end (car diags))))
-                                 :context (list :diagnostics
-                                                (vconcat (mapcar (lambda (d) (cdr (assoc 'eglot-lsp-diag (flymake-diagnostic-data d))))
-                                                                 diags))))))
-                 (fix (seq-find (lambda (a) (string-prefix-p "nib" (plist-get a :title))) actions)))
-            (unless fix (error "no nib code action in %S" actions))
-            (eglot-execute server fix)
-            (save-buffer)
-            (unless (string-match-p "if x is None:" (with-temp-buffer
-                                                       (insert-file-contents (buffer-file-name (get-buffer "review.py")))
-                                                       (buffer-string)))
-              (error "the fix is not in the file"))))))))
+                                    (seq-find (lambda (d) (= (line-number-at-pos (flymake-diagnostic-beg d)) 2))
+                                              (flymake-diagnostics)))))
+             (lsp-diag (cdr (assoc 'eglot-lsp-diag (flymake-diagnostic-data diag))))
+             (actions (progn
+                        (goto-char (flymake-diagnostic-beg diag))
+                        (jsonrpc-request
+                         server :textDocument/codeAction
+                         (list :textDocument (eglot--TextDocumentIdentifier)
+                               :range (plist-get lsp-diag :range)
+                               :context (list :diagnostics (vector lsp-diag))))))
+             (fix (or (seq-find (lambda (a) (string-prefix-p "nib" (plist-get a :title))) actions)
+                      (error "no nib code action in %S" actions)))
+             (edit (nib-test-only-edit fix))
+             (range (plist-get edit :range))
+             (replacement (plist-get (plist-get lsp-diag :data) :replacement))
+             (line (nib-test-line 2))
+             ;; What the server's fix makes of line 2 (ASCII: columns are characters).
+             (expected (concat (substring line 0 (plist-get (plist-get range :start) :character))
+                               (plist-get edit :newText)
+                               (substring line (plist-get (plist-get range :end) :character)))))
+        (when (and replacement (not (equal replacement (plist-get edit :newText))))
+          (error "the fix inserts %S; the diagnostic proposes %S" (plist-get edit :newText) replacement))
+        (eglot-execute server fix)
+        (save-buffer)
+        (let ((disk (with-temp-buffer
+                      (insert-file-contents (buffer-file-name (get-buffer "review.py")))
+                      (nib-test-line 2))))
+          (unless (equal disk expected)
+            (error "line 2 of the file is %S, expected %S" disk expected)))))))
 
 (ignore-errors (eglot-shutdown-all))
 (delete-directory nib-test-dir t)

@@ -39,7 +39,8 @@ export function serverSettings(cfg = vscode.workspace.getConfiguration('nib')) {
       enable: cfg.get<boolean>('inlineCompletions.enable', true) ? cfg.get<Record<string, boolean>>('enable', { '*': true }) : false,
       review: {
         enable: cfg.get<boolean>('review.enable', true),
-        minConfidence: cfg.get<number>('review.minConfidence', 0.5),
+        // null: the server's default.
+        minConfidence: cfg.get<number | null>('review.minConfidence', null) ?? null,
       },
     },
   };
@@ -51,6 +52,11 @@ function enabledFor(languageId: string): boolean {
   const map = cfg.get<Record<string, boolean>>('enable', { '*': true });
   const v = map[languageId] ?? map['*'];
   return v !== false;
+}
+
+/** A range for the event log. */
+function plainRange(r: vscode.Range) {
+  return { line: r.start.line, character: r.start.character, endLine: r.end.line, endCharacter: r.end.character };
 }
 
 /** Looks a command up on PATH the way spawn would. */
@@ -196,6 +202,33 @@ class Nib {
           });
           return result;
         },
+        handleDiagnostics: (uri, diagnostics, next) => {
+          this.event('diagnostics', {
+            uri: uri.toString(),
+            diagnostics: diagnostics.map((d) => ({
+              ...plainRange(d.range),
+              source: d.source,
+              code: typeof d.code === 'object' ? d.code.value : d.code,
+              message: d.message,
+              // vscode-languageclient keeps the server's `data` on its diagnostics.
+              data: (d as { data?: unknown }).data,
+            })),
+          });
+          next(uri, diagnostics);
+        },
+        provideCodeActions: async (document, range, context, token, next) => {
+          const actions = (await next(document, range, context, token)) ?? [];
+          this.event('codeActions', {
+            uri: document.uri.toString(),
+            actions: actions.map((a) => ({
+              title: a.title,
+              edits: 'edit' in a && a.edit
+                ? a.edit.entries().flatMap(([u, edits]) => edits.map((e) => ({ uri: u.toString(), ...plainRange(e.range), newText: e.newText })))
+                : [],
+            })),
+          });
+          return actions;
+        },
         handleWorkDoneProgress: (token, params, next) => {
           if (params.kind === 'end') {
             this.progress = undefined;
@@ -299,8 +332,13 @@ class Nib {
       return;
     }
     try {
-      await client.sendRequest(ExecuteCommandRequest.type, { command: 'nib.reviewFile', arguments: [target.toString()] });
-      this.event('reviewRequested', { uri: target.toString() });
+      // Answered once the review ended; the findings arrive as diagnostics.
+      const result = await client.sendRequest(ExecuteCommandRequest.type, { command: 'nib.reviewFile', arguments: [target.toString()] });
+      this.event('reviewRequested', { uri: target.toString(), result });
+      if (result && typeof result === 'object' && result.state === 'published') {
+        const n = Number(result.findings ?? 0);
+        vscode.window.setStatusBarMessage(`nib: review found ${n} issue${n === 1 ? '' : 's'}`, 5000);
+      }
     } catch (e) {
       void vscode.window.showErrorMessage(`nib: review failed: ${e instanceof Error ? e.message : e}`);
     }
