@@ -406,7 +406,7 @@ const APP: &str =
 fn a_completion_during_a_review_is_answered_first_and_the_review_then_ends() {
     let (mut lsp, review_id) = review_running(
         &many_sites(),
-        json!({"nib": {"review": {"enable": false}, "maxTokens": 8}}),
+        json!({"nib": {"review": {"enable": false}, "maxTokens": 8, "contextFiles": 0}}),
     );
     let completion = lsp.inline_request(OTHER, 6, 0, false);
     let answer = lsp.response(completion);
@@ -442,5 +442,33 @@ fn an_edit_during_a_review_publishes_nothing_stale() {
         "{:#?}",
         lsp.notifications
     );
+    assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
+}
+
+#[test]
+fn reviews_of_many_opened_documents_do_not_hold_up_a_completion() {
+    // Each open queues a review (400 ms a place), more of them than the
+    // server runs handlers at once (64): opens must not wait for their
+    // reviews, or the completion would queue behind them.
+    let mut lsp = server(
+        utf16_client(),
+        // No other files in the prompt: the same one as in the other tests.
+        json!({"nib": {"review": {"minConfidence": 0}, "maxTokens": 8, "contextFiles": 0}}),
+        &[("NIB_TEST_STEP_DELAY_MS", "400")],
+    );
+    for i in 0..100 {
+        lsp.open(
+            &format!("file:///work/project/m{i}.py"),
+            "python",
+            "x = a == b\n",
+        );
+    }
+    lsp.open(OTHER, "python", APP);
+    let id = lsp.inline_request(OTHER, 6, 0, false);
+    let answer = lsp.response(id);
+    assert_eq!(items(&answer).len(), 1, "{answer}");
+    let review = lsp.status()["review"].clone();
+    assert!(review["queued"].as_u64() > Some(64), "{review}");
+    assert!(review["preempted"].as_u64() >= Some(1), "{review}");
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
 }

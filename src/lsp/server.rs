@@ -43,6 +43,7 @@ use super::worker::{Event, Job, JobResult, LoadRequest, ReviewJob, Scheduler, Sk
 use crate::completion::CompletionOptions as EngineCompletionOptions;
 use crate::documents::{Documents, PositionEncoding, Snapshot, char_to_position, position_to_char};
 use crate::engine::{CancelToken, SamplingParams, SessionOptions};
+use crate::review::Review;
 
 /// What the client told us about itself in `initialize`.
 #[derive(Debug, Default, Clone)]
@@ -104,15 +105,109 @@ struct Suggested {
     encoding: PositionEncoding,
 }
 
+/// A review handed to the worker, waiting for its answer.
+struct PendingReview {
+    seq: u64,
+    snapshot: Snapshot,
+    encoding: PositionEncoding,
+    answer: oneshot::Receiver<JobResult<Review>>,
+}
+
+/// What publishing a review's findings needs; cheap to clone into tasks
+/// that outlive the handler which started the review.
+#[derive(Clone)]
+struct Publisher {
+    client: Client,
+    scheduler: Scheduler,
+    docs: Arc<Mutex<Documents>>,
+    config: Arc<Mutex<Config>>,
+    published: Arc<Mutex<HashMap<Uri, Published>>>,
+}
+
+impl Publisher {
+    /// Waits for the review and publishes its findings as diagnostics,
+    /// unless the document changed (or review was turned off) meanwhile.
+    /// Answers how it ended, for `nib.reviewFile`.
+    async fn finish(&self, pending: PendingReview) -> Result<Value> {
+        let PendingReview {
+            seq,
+            snapshot,
+            encoding,
+            answer,
+        } = pending;
+        let uri = &snapshot.uri;
+        let review = match answer.await {
+            Ok(JobResult::Done(review)) => review,
+            Ok(JobResult::Skipped(Skip::NotReady)) => {
+                return Err(request_error("nib: the model is not loaded"));
+            }
+            Ok(JobResult::Skipped(Skip::Superseded)) => return Ok(json!({"state": "superseded"})),
+            Ok(JobResult::Skipped(Skip::Cancelled)) | Err(_) => {
+                return Ok(json!({"state": "cancelled"}));
+            }
+            Ok(JobResult::Failed(message)) => {
+                return Err(Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("nib: the review failed: {message}").into(),
+                    data: None,
+                });
+            }
+        };
+        let summary = json!({
+            "version": snapshot.version,
+            "findings": review.findings.len(),
+            "sites": review.sites,
+            "scored": review.scored,
+        });
+        let state = |s: &str| {
+            let mut v = summary.clone();
+            v["state"] = s.into();
+            v
+        };
+        let current = lock(&self.docs).version(uri);
+        if current != Some(snapshot.version) || !lock(&self.config).review.enable {
+            return Ok(state("stale"));
+        }
+        let diagnostics: Vec<_> = review
+            .findings
+            .iter()
+            .map(|f| lsp_review::diagnostic(f, &snapshot.text, encoding))
+            .collect();
+        {
+            let mut published = lock(&self.published);
+            if published.get(uri).is_some_and(|p| p.seq > seq) {
+                return Ok(state("superseded"));
+            }
+            published.insert(
+                uri.clone(),
+                Published {
+                    seq,
+                    version: snapshot.version,
+                    diagnostics: diagnostics.clone(),
+                },
+            );
+        }
+        self.scheduler
+            .stats()
+            .reviews
+            .findings
+            .fetch_add(diagnostics.len() as u64, Ordering::Relaxed);
+        self.client
+            .publish_diagnostics(uri.clone(), diagnostics, Some(snapshot.version))
+            .await;
+        Ok(state("published"))
+    }
+}
+
 pub struct Backend {
     client: Client,
-    docs: Mutex<Documents>,
-    config: Mutex<Config>,
+    docs: Arc<Mutex<Documents>>,
+    config: Arc<Mutex<Config>>,
     session: Mutex<Session>,
     scheduler: Scheduler,
     tickets: Mutex<HashMap<Uri, Ticket>>,
     /// The review diagnostics last published per document.
-    published: Mutex<HashMap<Uri, Published>>,
+    published: Arc<Mutex<HashMap<Uri, Published>>>,
     next_seq: AtomicU64,
     next_load: AtomicU64,
     events: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
@@ -135,12 +230,12 @@ impl Backend {
     ) -> Self {
         Self {
             client,
-            docs: Mutex::new(Documents::default()),
-            config: Mutex::new(base),
+            docs: Arc::new(Mutex::new(Documents::default())),
+            config: Arc::new(Mutex::new(base)),
             session: Mutex::new(Session::default()),
             scheduler,
             tickets: Mutex::new(HashMap::new()),
-            published: Mutex::new(HashMap::new()),
+            published: Arc::new(Mutex::new(HashMap::new())),
             next_seq: AtomicU64::new(1),
             next_load: AtomicU64::new(1),
             events: Mutex::new(Some(events)),
@@ -221,10 +316,9 @@ impl Backend {
         self.scheduler.supersede(uri);
     }
 
-    /// Reviews the open document `uri` on the worker and publishes the
-    /// findings as diagnostics, unless the document changed meanwhile.
-    /// Answers how it ended (for `nib.reviewFile`), or why it could not run.
-    async fn review(&self, uri: &Uri) -> Result<Value> {
+    /// Hands a review of the open document `uri` to the worker, or says
+    /// why it cannot run.
+    fn start_review(&self, uri: &Uri) -> Result<PendingReview> {
         let settings = lock(&self.config).review.clone();
         if !settings.enable {
             return Err(request_error(
@@ -250,82 +344,44 @@ impl Backend {
             options: settings.options(),
             reply,
         });
-        let _guard = CancelReviewOnDrop {
-            scheduler: &self.scheduler,
-            uri,
+        Ok(PendingReview {
             seq,
-        };
-        let review = match answer.await {
-            Ok(JobResult::Done(review)) => review,
-            Ok(JobResult::Skipped(Skip::NotReady)) => {
-                return Err(request_error("nib: the model is not loaded"));
-            }
-            Ok(JobResult::Skipped(Skip::Superseded)) => return Ok(json!({"state": "superseded"})),
-            Ok(JobResult::Skipped(Skip::Cancelled)) | Err(_) => {
-                return Ok(json!({"state": "cancelled"}));
-            }
-            Ok(JobResult::Failed(message)) => {
-                return Err(Error {
-                    code: ErrorCode::InternalError,
-                    message: format!("nib: the review failed: {message}").into(),
-                    data: None,
-                });
-            }
-        };
-        let summary = json!({
-            "version": snapshot.version,
-            "findings": review.findings.len(),
-            "sites": review.sites,
-            "scored": review.scored,
-        });
-        let state = |s: &str| {
-            let mut v = summary.clone();
-            v["state"] = s.into();
-            v
-        };
-        let current = lock(&self.docs).version(uri);
-        if current != Some(snapshot.version) || !lock(&self.config).review.enable {
-            return Ok(state("stale"));
-        }
-        let encoding = lock(&self.session).encoding;
-        let diagnostics: Vec<_> = review
-            .findings
-            .iter()
-            .map(|f| lsp_review::diagnostic(f, &snapshot.text, encoding))
-            .collect();
-        {
-            let mut published = lock(&self.published);
-            if published.get(uri).is_some_and(|p| p.seq > seq) {
-                return Ok(state("superseded"));
-            }
-            published.insert(
-                uri.clone(),
-                Published {
-                    seq,
-                    version: snapshot.version,
-                    diagnostics: diagnostics.clone(),
-                },
-            );
-        }
-        self.scheduler
-            .stats()
-            .reviews
-            .findings
-            .fetch_add(diagnostics.len() as u64, Ordering::Relaxed);
-        self.client
-            .publish_diagnostics(uri.clone(), diagnostics, Some(snapshot.version))
-            .await;
-        Ok(state("published"))
+            snapshot,
+            encoding: lock(&self.session).encoding,
+            answer,
+        })
     }
 
-    /// A review the client did not ask for (open, save): when review is on
-    /// and the model ready; failures only go to the log.
-    async fn review_in_background(&self, uri: &Uri) {
+    fn publisher(&self) -> Publisher {
+        Publisher {
+            client: self.client.clone(),
+            scheduler: self.scheduler.clone(),
+            docs: self.docs.clone(),
+            config: self.config.clone(),
+            published: self.published.clone(),
+        }
+    }
+
+    /// A review the client did not ask for (open, save), when review is on
+    /// and the model ready. It finishes in a task of its own, so that the
+    /// handler's slot is free at once; failures only go to the log.
+    fn review_in_background(&self, uri: &Uri) {
         if !lock(&self.config).review.enable || !self.scheduler.is_ready() {
             return;
         }
-        match self.review(uri).await {
-            Ok(outcome) => tracing::debug!(uri = uri.as_str(), %outcome, "review"),
+        match self.start_review(uri) {
+            Ok(pending) => {
+                let publisher = self.publisher();
+                tokio::spawn(async move {
+                    let uri = pending.snapshot.uri.clone();
+                    match publisher.finish(pending).await {
+                        Ok(outcome) => tracing::debug!(uri = uri.as_str(), %outcome, "review"),
+                        Err(e) => {
+                            tracing::debug!(uri = uri.as_str(), error = %e.message, "no review")
+                        }
+                    }
+                });
+            }
             Err(e) => tracing::debug!(uri = uri.as_str(), error = %e.message, "no review"),
         }
     }
@@ -728,11 +784,11 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let d = params.text_document;
         lock(&self.docs).open(d.uri.clone(), &d.text, d.version, &d.language_id);
-        self.review_in_background(&d.uri).await;
+        self.review_in_background(&d.uri);
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
-        self.review_in_background(&params.text_document.uri).await;
+        self.review_in_background(&params.text_document.uri);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -808,7 +864,13 @@ impl LanguageServer for Backend {
                 "`{REVIEW_COMMAND}` takes the URI of an open document"
             )));
         };
-        self.review(&uri).await.map(Some)
+        let pending = self.start_review(&uri)?;
+        let _guard = CancelReviewOnDrop {
+            scheduler: &self.scheduler,
+            uri: &uri,
+            seq: pending.seq,
+        };
+        self.publisher().finish(pending).await.map(Some)
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
