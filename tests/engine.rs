@@ -251,7 +251,7 @@ fn scores_are_the_model_s_log_probabilities() {
         // A sequence scores the sum of its tokens' scores, each after the
         // ones before it, and scoring leaves later generation unchanged.
         let whole = engine
-            .score(&prompt, &[greedy.clone()])
+            .score(&prompt, std::slice::from_ref(&greedy))
             .expect("score whole")[0];
         let mut sum = 0.0;
         let mut context = prompt.clone();
