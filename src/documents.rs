@@ -230,6 +230,11 @@ impl Documents {
         })
     }
 
+    /// The open documents.
+    pub fn uris(&self) -> Vec<Uri> {
+        self.docs.keys().cloned().collect()
+    }
+
     /// The most recently opened or edited document.
     pub fn most_recent(&self) -> Option<&Uri> {
         self.docs

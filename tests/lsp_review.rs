@@ -472,3 +472,20 @@ fn reviews_of_many_opened_documents_do_not_hold_up_a_completion() {
     assert!(review["preempted"].as_u64() >= Some(1), "{review}");
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
 }
+
+#[test]
+fn documents_opened_while_the_model_loads_are_reviewed_once_it_is_ready() {
+    let mut lsp = Lsp::spawn(
+        &["--stdio", "--model", &llama(), "--device", "cpu"],
+        &[("NIB_TEST_LOAD_DELAY_MS", "1500")],
+    );
+    lsp.initialize(utf16_client(), every_site());
+    lsp.open(PY, "python", SRC);
+    assert_eq!(lsp.status()["state"], "loading");
+    let published = lsp.notification(
+        |n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == PY,
+        TIMEOUT,
+    );
+    check_diagnostics(&published["params"], false);
+    assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
+}

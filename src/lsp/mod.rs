@@ -19,18 +19,19 @@
 //!      "stats": { "requests", "debounced", "superseded", "cancelled",
 //!                 "interrupted", "completed", "discarded", "failed",
 //!                 "shown", "notReady", "tokens", "wastedTokens",
-//!                 "busyMs", "wastedMs" } }`.
-//!   `"review": { "enabled", "minConfidence", "running", "queued",
-//!                "requested", "completed", "preempted", "superseded",
-//!                "cancelled", "failed", "findings", "busyMs" }`.
+//!                 "busyMs", "wastedMs" },
+//!      "review": { "enabled", "minConfidence", "running", "queued",
+//!                  "requested", "completed", "preempted", "superseded",
+//!                  "cancelled", "failed", "findings", "busyMs" } }`.
 //!   Fields may be added.
 //! - command `nib.reviewFile` (`workspace/executeCommand`, argument: the
 //!   document's URI; none: the document opened or edited last) reviews an
-//!   open document now and publishes its
-//!   findings; it answers `{ "state": "published"|"stale"|"superseded"|
-//!   "cancelled", "version", "findings", "sites", "scored" }` once the review
-//!   ended, or an error when review is off or no model is loaded. Reviews
-//!   also run on `didOpen` and `didSave` while `review.enable` is on.
+//!   open document now and publishes its findings; it answers
+//!   `{ "state": "published"|"stale"|"superseded"|"cancelled", "version",
+//!      "findings", "sites", "scored" }` once the review ended, or an error
+//!   when review is off or no model is loaded. Reviews also run on
+//!   `didOpen` and `didSave`, and for every open document when a model has
+//!   loaded, while `review.enable` is on.
 //! - review findings are `textDocument/publishDiagnostics` with source
 //!   `nib`, the rule as code, and `data: { rule, original, replacement,
 //!   confidence }`; `textDocument/codeAction` turns them into quick fixes.

@@ -13,7 +13,7 @@
 //!   was reviewed: a review that an edit overtook publishes nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -113,18 +113,95 @@ struct PendingReview {
     answer: oneshot::Receiver<JobResult<Review>>,
 }
 
-/// What publishing a review's findings needs; cheap to clone into tasks
-/// that outlive the handler which started the review.
+/// Starts reviews on the worker and publishes their findings. Shares the
+/// server's state; cheap to clone into tasks that outlive a handler.
 #[derive(Clone)]
-struct Publisher {
+struct Reviewer {
     client: Client,
     scheduler: Scheduler,
     docs: Arc<Mutex<Documents>>,
     config: Arc<Mutex<Config>>,
+    session: Arc<Mutex<Session>>,
+    /// The review diagnostics last published per document.
     published: Arc<Mutex<HashMap<Uri, Published>>>,
+    next_seq: Arc<AtomicU64>,
 }
 
-impl Publisher {
+impl Reviewer {
+    /// Hands a review of the open document `uri` to the worker, or says
+    /// why it cannot run.
+    fn start(&self, uri: &Uri) -> Result<PendingReview> {
+        let settings = lock(&self.config).review.clone();
+        if !settings.enable {
+            return Err(request_error(
+                "nib: review is off (the `review.enable` setting)",
+            ));
+        }
+        let Some(snapshot) = lock(&self.docs).snapshot(uri) else {
+            return Err(Error::invalid_params(format!(
+                "{} is not an open document",
+                uri.as_str()
+            )));
+        };
+        if !self.scheduler.is_ready() {
+            return Err(request_error("nib: the model is not loaded"));
+        }
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let (encoding, shown) = {
+            let session = lock(&self.session);
+            (session.encoding, display_path(session.root.as_deref(), uri))
+        };
+        let (reply, answer) = oneshot::channel();
+        self.scheduler.review(ReviewJob {
+            uri: uri.clone(),
+            seq,
+            path: lsp_review::review_path(&shown, &snapshot.language),
+            text: snapshot.text.to_string(),
+            options: settings.options(),
+            reply,
+        });
+        Ok(PendingReview {
+            seq,
+            snapshot,
+            encoding,
+            answer,
+        })
+    }
+
+    /// A review the client did not ask for, when review is on and the
+    /// model ready. It finishes in a task of its own, so that the handler
+    /// that started it is done at once; failures only go to the log.
+    fn in_background(&self, uri: &Uri) {
+        if !lock(&self.config).review.enable || !self.scheduler.is_ready() {
+            return;
+        }
+        match self.start(uri) {
+            Ok(pending) => {
+                let reviewer = self.clone();
+                tokio::spawn(async move {
+                    let uri = pending.snapshot.uri.clone();
+                    match reviewer.finish(pending).await {
+                        Ok(outcome) => tracing::debug!(uri = uri.as_str(), %outcome, "review"),
+                        Err(e) => {
+                            tracing::debug!(uri = uri.as_str(), error = %e.message, "no review")
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::debug!(uri = uri.as_str(), error = %e.message, "no review"),
+        }
+    }
+
+    /// Reviews every open document in the background (a model was loaded:
+    /// documents opened while it loaded were not reviewed, and a new model
+    /// may find other things).
+    fn all_in_background(&self) {
+        let uris = lock(&self.docs).uris();
+        for uri in &uris {
+            self.in_background(uri);
+        }
+    }
+
     /// Waits for the review and publishes its findings as diagnostics,
     /// unless the document changed (or review was turned off) meanwhile.
     /// Answers how it ended, for `nib.reviewFile`.
@@ -203,11 +280,10 @@ pub struct Backend {
     client: Client,
     docs: Arc<Mutex<Documents>>,
     config: Arc<Mutex<Config>>,
-    session: Mutex<Session>,
+    session: Arc<Mutex<Session>>,
     scheduler: Scheduler,
     tickets: Mutex<HashMap<Uri, Ticket>>,
-    /// The review diagnostics last published per document.
-    published: Arc<Mutex<HashMap<Uri, Published>>>,
+    reviewer: Reviewer,
     next_seq: AtomicU64,
     next_load: AtomicU64,
     events: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
@@ -220,6 +296,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The path shown to the model for `uri`: relative to the workspace root
+/// when inside it.
+fn display_path(root: Option<&Path>, uri: &Uri) -> String {
+    match uri.to_file_path() {
+        Some(path) => match root.and_then(|r| path.strip_prefix(r).ok()) {
+            Some(rel) => rel.display().to_string(),
+            None => path.display().to_string(),
+        },
+        None => uri.as_str().to_owned(),
+    }
+}
+
 impl Backend {
     pub fn new(
         client: Client,
@@ -228,14 +316,26 @@ impl Backend {
         base: Config,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
+        let docs = Arc::new(Mutex::new(Documents::default()));
+        let config = Arc::new(Mutex::new(base));
+        let session = Arc::new(Mutex::new(Session::default()));
+        let reviewer = Reviewer {
+            client: client.clone(),
+            scheduler: scheduler.clone(),
+            docs: docs.clone(),
+            config: config.clone(),
+            session: session.clone(),
+            published: Arc::new(Mutex::new(HashMap::new())),
+            next_seq: Arc::new(AtomicU64::new(1)),
+        };
         Self {
             client,
-            docs: Arc::new(Mutex::new(Documents::default())),
-            config: Arc::new(Mutex::new(base)),
-            session: Mutex::new(Session::default()),
+            docs,
+            config,
+            session,
             scheduler,
             tickets: Mutex::new(HashMap::new()),
-            published: Arc::new(Mutex::new(HashMap::new())),
+            reviewer,
             next_seq: AtomicU64::new(1),
             next_load: AtomicU64::new(1),
             events: Mutex::new(Some(events)),
@@ -266,7 +366,7 @@ impl Backend {
         };
         if review_was_on && !review_is_on {
             self.scheduler.cancel_reviews();
-            let uris: Vec<Uri> = lock(&self.published).keys().cloned().collect();
+            let uris: Vec<Uri> = lock(&self.reviewer.published).keys().cloned().collect();
             for uri in uris {
                 self.clear_diagnostics(&uri).await;
             }
@@ -316,96 +416,17 @@ impl Backend {
         self.scheduler.supersede(uri);
     }
 
-    /// Hands a review of the open document `uri` to the worker, or says
-    /// why it cannot run.
-    fn start_review(&self, uri: &Uri) -> Result<PendingReview> {
-        let settings = lock(&self.config).review.clone();
-        if !settings.enable {
-            return Err(request_error(
-                "nib: review is off (the `review.enable` setting)",
-            ));
-        }
-        let Some(snapshot) = lock(&self.docs).snapshot(uri) else {
-            return Err(Error::invalid_params(format!(
-                "{} is not an open document",
-                uri.as_str()
-            )));
-        };
-        if !self.scheduler.is_ready() {
-            return Err(request_error("nib: the model is not loaded"));
-        }
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let (reply, answer) = oneshot::channel();
-        self.scheduler.review(ReviewJob {
-            uri: uri.clone(),
-            seq,
-            path: lsp_review::review_path(&self.display_path(uri), &snapshot.language),
-            text: snapshot.text.to_string(),
-            options: settings.options(),
-            reply,
-        });
-        Ok(PendingReview {
-            seq,
-            snapshot,
-            encoding: lock(&self.session).encoding,
-            answer,
-        })
-    }
-
-    fn publisher(&self) -> Publisher {
-        Publisher {
-            client: self.client.clone(),
-            scheduler: self.scheduler.clone(),
-            docs: self.docs.clone(),
-            config: self.config.clone(),
-            published: self.published.clone(),
-        }
-    }
-
-    /// A review the client did not ask for (open, save), when review is on
-    /// and the model ready. It finishes in a task of its own, so that the
-    /// handler's slot is free at once; failures only go to the log.
-    fn review_in_background(&self, uri: &Uri) {
-        if !lock(&self.config).review.enable || !self.scheduler.is_ready() {
-            return;
-        }
-        match self.start_review(uri) {
-            Ok(pending) => {
-                let publisher = self.publisher();
-                tokio::spawn(async move {
-                    let uri = pending.snapshot.uri.clone();
-                    match publisher.finish(pending).await {
-                        Ok(outcome) => tracing::debug!(uri = uri.as_str(), %outcome, "review"),
-                        Err(e) => {
-                            tracing::debug!(uri = uri.as_str(), error = %e.message, "no review")
-                        }
-                    }
-                });
-            }
-            Err(e) => tracing::debug!(uri = uri.as_str(), error = %e.message, "no review"),
-        }
-    }
-
     /// Removes nib's diagnostics from `uri`, if it has any.
     async fn clear_diagnostics(&self, uri: &Uri) {
-        if lock(&self.published).remove(uri).is_some() {
+        if lock(&self.reviewer.published).remove(uri).is_some() {
             self.client
                 .publish_diagnostics(uri.clone(), Vec::new(), None)
                 .await;
         }
     }
 
-    /// The path shown to the model for `uri`: relative to the workspace root
-    /// when inside it.
     fn display_path(&self, uri: &Uri) -> String {
-        let root = lock(&self.session).root.clone();
-        match uri.to_file_path() {
-            Some(path) => match root.as_deref().and_then(|r| path.strip_prefix(r).ok()) {
-                Some(rel) => rel.display().to_string(),
-                None => path.display().to_string(),
-            },
-            None => uri.as_str().to_owned(),
-        }
+        display_path(lock(&self.session).root.as_deref(), uri)
     }
 
     /// The shared path of both completion requests.
@@ -558,6 +579,7 @@ impl Backend {
         client: Client,
         mut events: mpsc::UnboundedReceiver<Event>,
         progress: bool,
+        reviewer: Reviewer,
     ) {
         type Ongoing = tower_lsp_server::OngoingProgress<
             tower_lsp_server::Unbounded,
@@ -611,6 +633,7 @@ impl Backend {
                             .log_message(MessageType::INFO, format!("nib: {note}"))
                             .await;
                     }
+                    reviewer.all_in_background();
                 }
                 Event::LoadFailed {
                     message, detail, ..
@@ -765,7 +788,12 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         let progress = lock(&self.session).progress;
         if let Some(events) = lock(&self.events).take() {
-            tokio::spawn(Self::report_events(self.client.clone(), events, progress));
+            tokio::spawn(Self::report_events(
+                self.client.clone(),
+                events,
+                progress,
+                self.reviewer.clone(),
+            ));
         }
         let deferred = std::mem::take(&mut *lock(&self.deferred));
         for message in deferred {
@@ -784,11 +812,11 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let d = params.text_document;
         lock(&self.docs).open(d.uri.clone(), &d.text, d.version, &d.language_id);
-        self.review_in_background(&d.uri);
+        self.reviewer.in_background(&d.uri);
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
-        self.review_in_background(&params.text_document.uri);
+        self.reviewer.in_background(&params.text_document.uri);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -864,13 +892,13 @@ impl LanguageServer for Backend {
                 "`{REVIEW_COMMAND}` takes the URI of an open document"
             )));
         };
-        let pending = self.start_review(&uri)?;
+        let pending = self.reviewer.start(&uri)?;
         let _guard = CancelReviewOnDrop {
             scheduler: &self.scheduler,
             uri: &uri,
             seq: pending.seq,
         };
-        self.publisher().finish(pending).await.map(Some)
+        self.reviewer.finish(pending).await.map(Some)
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
@@ -882,7 +910,7 @@ impl LanguageServer for Backend {
             let session = lock(&self.session);
             (session.encoding, session.versioned_edits)
         };
-        let published = lock(&self.published).get(uri).cloned();
+        let published = lock(&self.reviewer.published).get(uri).cloned();
         let request = ActionRequest {
             uri,
             range: params.range,
