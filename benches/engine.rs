@@ -5,6 +5,7 @@
 //!
 //! cargo bench --bench engine -- --model DIR [--prompt-tokens 512]
 //!     [--new-tokens 128] [--threads 2] [--device cpu] [--repeat 5] [--source FILE]
+//!     [--copy-kv]   (copy keys and values each step instead of in place)
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,6 +24,7 @@ struct Args {
     device: DeviceRequest,
     repeat: usize,
     source: PathBuf,
+    copy_kv: bool,
 }
 
 fn parse() -> Args {
@@ -34,6 +36,7 @@ fn parse() -> Args {
         device: DeviceRequest::Cpu,
         repeat: 5,
         source: PathBuf::from("src/engine/decode.rs"),
+        copy_kv: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -46,6 +49,7 @@ fn parse() -> Args {
             "--device" => args.device = value().parse().expect("device"),
             "--repeat" => args.repeat = value().parse().expect("number"),
             "--source" => args.source = value().into(),
+            "--copy-kv" => args.copy_kv = true,
             // cargo bench passes --bench to every bench binary.
             _ => {}
         }
@@ -77,6 +81,7 @@ fn main() {
     let options = SessionOptions {
         device: args.device,
         intra_threads: args.threads,
+        copy_kv: args.copy_kv,
     };
     let t = Instant::now();
     let mut engine = OrtEngine::load(&args.model, &options).expect("load model");

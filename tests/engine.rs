@@ -3,16 +3,10 @@
 
 mod common;
 
-use nib::engine::{
-    DeviceRequest, Engine, FinishReason, GenerateRequest, OrtEngine, RunToEnd, SessionOptions,
-};
+use nib::engine::{Engine, FinishReason, GenerateRequest, OrtEngine, RunToEnd};
 
 fn load(name: &str) -> OrtEngine {
-    let options = SessionOptions {
-        device: DeviceRequest::Cpu,
-        intra_threads: Some(1),
-    };
-    OrtEngine::load(&common::fixture(name), &options).expect("load fixture")
+    common::load_engine(name)
 }
 
 fn request(prompt: Vec<u32>, max_tokens: usize) -> GenerateRequest {
@@ -264,5 +258,52 @@ fn scores_are_the_model_s_log_probabilities() {
             .generate(&request(prompt.clone(), 3), &mut RunToEnd)
             .expect("generate again");
         assert_eq!(again.tokens, greedy, "{name}");
+    }
+}
+
+#[test]
+fn in_place_kv_gives_the_tokens_and_scores_of_copying() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in [
+        root.join("tests/fixtures/variants/llama_gqa"),
+        root.join("models/default"),
+    ] {
+        let mut in_place = common::load_model(&dir, false);
+        let mut copying = common::load_model(&dir, true);
+        assert!(in_place.info().in_place_kv, "{}", dir.display());
+        assert!(!copying.info().in_place_kv, "{}", dir.display());
+        let prompt = in_place
+            .tokenizer()
+            .encode_prompt(&CODE.repeat(3))
+            .expect("encode");
+        let long = |prompt: Vec<u32>| GenerateRequest {
+            ignore_eos: true,
+            ..request(prompt, 64)
+        };
+        let mut outputs = Vec::new();
+        for engine in [&mut in_place, &mut copying] {
+            let first = engine
+                .generate(&long(prompt.clone()), &mut RunToEnd)
+                .expect("first");
+            // A later prompt that shares a prefix reuses (and overwrites past) it.
+            let mut typed = prompt.clone();
+            typed.extend_from_slice(&first.tokens[..5]);
+            let second = engine
+                .generate(&long(typed.clone()), &mut RunToEnd)
+                .expect("second");
+            assert!(second.timings.reused_tokens > 0);
+            let back = engine
+                .generate(&long(prompt.clone()), &mut RunToEnd)
+                .expect("back");
+            let scores = engine
+                .score(&typed, &[first.tokens[5..9].to_vec(), vec![1, 2, 3]])
+                .expect("score");
+            outputs.push((first.tokens, second.tokens, back.tokens, scores));
+        }
+        let (a, b) = (&outputs[0], &outputs[1]);
+        assert_eq!((&a.0, &a.1, &a.2), (&b.0, &b.1, &b.2), "{}", dir.display());
+        for (x, y) in a.3.iter().zip(&b.3) {
+            assert!((x - y).abs() < 1e-3, "{}: scores {x} vs {y}", dir.display());
+        }
     }
 }

@@ -139,6 +139,14 @@ fn render(r: &Report) -> String {
                     if m.quantized { ", int8 weights" } else { "" }
                 ),
             );
+            line(
+                "kv cache",
+                &if m.in_place_kv {
+                    "in place (past and present share buffers)"
+                } else {
+                    "copied each step"
+                },
+            );
         }
         Err(e) => line("model", &format!("NOT LOADED: {e}")),
     }

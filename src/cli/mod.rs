@@ -68,6 +68,7 @@ impl ModelArgs {
         SessionOptions {
             device: self.device,
             intra_threads: self.threads,
+            ..SessionOptions::default()
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use half::f16;
+use ort::memory::MemoryInfo;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorElementType};
 
@@ -27,6 +28,9 @@ const MAX_PREFILL_LOGITS: usize = 32 << 20;
 /// Recent prompts whose keys and values are kept for reuse.
 const PREFIX_CACHE_ENTRIES: usize = 4;
 const PREFIX_CACHE_BYTES: usize = 512 << 20;
+/// Largest in-place KV buffer set (one context window's worth); bigger
+/// models copy keys and values per step instead of reserving this much.
+const IN_PLACE_KV_BYTES: usize = 256 << 20;
 
 pub struct OrtEngine {
     session: Session,
@@ -41,6 +45,8 @@ pub struct OrtEngine {
     logits_width: Option<usize>,
     /// Each token's text, for token healing; filled on first use.
     token_texts: Vec<String>,
+    /// Positions of the in-place KV buffers, when the graph supports them.
+    kv_capacity: Option<usize>,
 }
 
 impl OrtEngine {
@@ -78,6 +84,11 @@ impl OrtEngine {
             })?;
         let signature = Signature::read(session.inputs(), session.outputs(), &config)?;
         let fim = FimTokens::detect(&tokenizer);
+        let kv_capacity = if options.copy_kv {
+            None
+        } else {
+            in_place_kv(&files.graph, &signature, &config, device)
+        };
         let info = ModelInfo {
             path: files.graph.clone(),
             architecture: config.model_type.clone(),
@@ -98,6 +109,7 @@ impl OrtEngine {
                 _ => "float32".into(),
             },
             quantized: graph_is_quantized(&files.graph),
+            in_place_kv: kv_capacity.is_some(),
             eos_token_ids: config.eos_token_ids.clone(),
         };
         let cache = PrefixCache::new(
@@ -105,7 +117,13 @@ impl OrtEngine {
             PREFIX_CACHE_BYTES,
             bytes_per_token(&signature),
         );
-        tracing::info!(model = %info.path.display(), arch = %info.architecture, %device, "model loaded");
+        tracing::info!(
+            model = %info.path.display(),
+            arch = %info.architecture,
+            %device,
+            in_place_kv = kv_capacity.is_some(),
+            "model loaded"
+        );
         Ok(Self {
             session,
             signature,
@@ -117,6 +135,7 @@ impl OrtEngine {
             cache,
             logits_width: None,
             token_texts: Vec::new(),
+            kv_capacity,
         })
     }
 
@@ -158,6 +177,9 @@ impl OrtEngine {
         tokens: &[u32],
         rows: usize,
     ) -> Result<Vec<f32>, EngineError> {
+        if cache.capacity.is_some() {
+            return self.run_in_place(cache, tokens, rows);
+        }
         let past = cache.len();
         let n = tokens.len();
         let sig = &self.signature;
@@ -208,6 +230,57 @@ impl OrtEngine {
         Ok(last)
     }
 
+    /// [`Self::run`] for in-place buffers: each past input and its present
+    /// output are bound to the same tensor, so the graph (GroupQueryAttention
+    /// sharing past and present) appends the new positions where they lie and
+    /// nothing is copied. The attention mask's length tells it how many
+    /// positions hold data.
+    fn run_in_place(
+        &mut self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        rows: usize,
+    ) -> Result<Vec<f32>, EngineError> {
+        let past = cache.len();
+        let n = tokens.len();
+        if past + n > cache.footprint() {
+            return Err(EngineError::PromptTooLong {
+                prompt: past + n,
+                context: cache.footprint(),
+            });
+        }
+        let sig = &self.signature;
+        let mut binding = self.session.create_binding()?;
+        binding.bind_input(
+            sig.input_ids.name.as_str(),
+            &int_tensor(&sig.input_ids, tokens.iter().map(|&t| t as i64))?,
+        )?;
+        if let Some(mask) = &sig.attention_mask {
+            binding.bind_input(
+                mask.name.as_str(),
+                &int_tensor(mask, std::iter::repeat_n(1, past + n))?,
+            )?;
+        }
+        if let Some(pos) = &sig.position_ids {
+            binding.bind_input(
+                pos.name.as_str(),
+                &int_tensor(pos, (past..past + n).map(|p| p as i64))?,
+            )?;
+        }
+        for (slot, value) in sig.kv.iter().zip(cache.values.iter_mut()) {
+            binding.bind_input(slot.input.as_str(), value)?;
+            binding.bind_output(slot.output.as_str(), value)?;
+        }
+        binding.bind_output_to_device(sig.logits.as_str(), &MemoryInfo::default())?;
+        let outputs = self.session.run_binding(&binding)?;
+        let logits = outputs
+            .get(&sig.logits)
+            .ok_or_else(|| EngineError::BadOutput("no logits".into()))?;
+        let last = logit_rows(logits, sig.logits_ty, rows)?;
+        cache.tokens.extend_from_slice(tokens);
+        Ok(last)
+    }
+
     /// Runs a prompt in chunks that bound the size of the logits.
     fn prefill(&mut self, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
         let width = self.logits_width.unwrap_or(self.info.vocab_size).max(1);
@@ -230,7 +303,7 @@ impl OrtEngine {
                 return Ok(cache);
             }
         }
-        Ok(KvCache::empty(&self.signature)?)
+        Ok(KvCache::empty(&self.signature, self.kv_capacity)?)
     }
 }
 
@@ -273,9 +346,22 @@ fn logit_rows(logits: &DynValue, ty: TensorElementType, n: usize) -> Result<Vec<
     })
 }
 
-/// Dynamic quantization leaves integer matrix ops in the graph; their names
-/// are plain bytes in the protobuf, so a scan finds them without parsing it.
+/// Dynamic quantization leaves integer matrix ops in the graph.
 fn graph_is_quantized(graph: &Path) -> bool {
+    graph_mentions(
+        graph,
+        &[
+            b"MatMulInteger",
+            b"DynamicQuantizeLinear",
+            b"MatMulNBits",
+            b"QLinearMatMul",
+        ],
+    )
+}
+
+/// Whether the graph names one of `needles` (an operator type): names are
+/// plain bytes in the protobuf, so a scan finds them without parsing it.
+fn graph_mentions(graph: &Path, needles: &[&[u8]]) -> bool {
     const LIMIT: u64 = 512 << 20;
     let Ok(meta) = std::fs::metadata(graph) else {
         return false;
@@ -286,14 +372,29 @@ fn graph_is_quantized(graph: &Path) -> bool {
     let Ok(bytes) = std::fs::read(graph) else {
         return false;
     };
-    [
-        b"MatMulInteger".as_slice(),
-        b"DynamicQuantizeLinear",
-        b"MatMulNBits",
-        b"QLinearMatMul",
-    ]
-    .iter()
-    .any(|needle| bytes.windows(needle.len()).any(|w| w == *needle))
+    needles
+        .iter()
+        .any(|needle| bytes.windows(needle.len()).any(|w| w == *needle))
+}
+
+/// The positions of in-place KV buffers for this graph, or `None` to copy
+/// keys and values each step. In place needs GroupQueryAttention, which
+/// accepts past and present in one buffer and takes the valid length from
+/// the attention mask; it runs on the CPU (a CUDA session would copy the
+/// host buffers to the device each step anyway).
+fn in_place_kv(
+    graph: &Path,
+    signature: &Signature,
+    config: &ModelConfig,
+    device: Device,
+) -> Option<usize> {
+    let positions = config.context_length;
+    let fits = bytes_per_token(signature).saturating_mul(positions) <= IN_PLACE_KV_BYTES;
+    (device == Device::Cpu
+        && fits
+        && signature.attention_mask.is_some()
+        && graph_mentions(graph, &[b"GroupQueryAttention"]))
+    .then_some(positions)
 }
 
 impl Engine for OrtEngine {

@@ -1,12 +1,15 @@
 //! Keys and values of tokens already run through the model, and a small
 //! cache of them across requests.
 //!
-//! Architecture invariant: a [`KvCache`] always holds exactly the keys and
-//! values of `tokens`, no more and no fewer; a failed step empties it.
+//! Architecture invariant: a [`KvCache`] always holds the keys and values of
+//! exactly `tokens`: in tensors of that length, or in the first
+//! `tokens.len()` positions of fixed-size buffers the graph updates in place.
+//! A failed step empties it.
 
 use std::collections::VecDeque;
 
 use half::{bf16, f16};
+use ort::memory::Allocator;
 use ort::value::{DynValue, PrimitiveTensorElementType, Tensor, TensorElementType};
 
 use super::signature::{KvSlot, Signature};
@@ -15,18 +18,28 @@ pub(crate) struct KvCache {
     pub tokens: Vec<u32>,
     /// One tensor per [`KvSlot`] of the signature, in its order.
     pub values: Vec<DynValue>,
+    /// `Some(positions)` when `values` are buffers of that many positions
+    /// that the graph reads and writes in place (past and present bound to
+    /// the same memory), so a step copies no keys or values.
+    pub capacity: Option<usize>,
 }
 
 impl KvCache {
-    pub fn empty(signature: &Signature) -> ort::Result<Self> {
+    /// An empty cache: zero-length tensors, or in-place buffers of
+    /// `capacity` positions.
+    pub fn empty(signature: &Signature, capacity: Option<usize>) -> ort::Result<Self> {
         let values = signature
             .kv
             .iter()
-            .map(|slot| truncated_or_empty(None, slot, 0))
+            .map(|slot| match capacity {
+                Some(positions) => buffer(slot, positions),
+                None => truncated_or_empty(None, slot, 0),
+            })
             .collect::<ort::Result<_>>()?;
         Ok(Self {
             tokens: Vec::new(),
             values,
+            capacity,
         })
     }
 
@@ -34,9 +47,19 @@ impl KvCache {
         self.tokens.len()
     }
 
+    /// Positions the keys and values occupy in memory.
+    pub fn footprint(&self) -> usize {
+        self.capacity.unwrap_or(self.tokens.len())
+    }
+
     /// Keeps the first `n` tokens' keys and values.
     pub fn truncate(&mut self, n: usize, signature: &Signature) -> ort::Result<()> {
         if n >= self.tokens.len() {
+            return Ok(());
+        }
+        if self.capacity.is_some() {
+            // The positions past `n` are overwritten by the next step.
+            self.tokens.truncate(n);
             return Ok(());
         }
         for (value, slot) in self.values.iter_mut().zip(&signature.kv) {
@@ -63,6 +86,24 @@ pub(crate) fn bytes_per_token(signature: &Signature) -> usize {
             slot.ty.byte_size(per_position.max(0) as usize).unwrap_or(0)
         })
         .sum()
+}
+
+/// A zeroed buffer of `positions` along the slot's sequence axis.
+fn buffer(slot: &KvSlot, positions: usize) -> ort::Result<DynValue> {
+    fn zeroed<T: PrimitiveTensorElementType + Copy + Default + std::fmt::Debug + 'static>(
+        shape: Vec<i64>,
+    ) -> ort::Result<DynValue> {
+        let mut tensor = Tensor::<T>::new(&Allocator::default(), shape)?;
+        tensor.extract_tensor_mut().1.fill(T::default());
+        Ok(tensor.into_dyn())
+    }
+    let mut shape = slot.empty_shape.clone();
+    shape[slot.seq_axis] = positions as i64;
+    match slot.ty {
+        TensorElementType::Float16 => zeroed::<f16>(shape),
+        TensorElementType::Bfloat16 => zeroed::<bf16>(shape),
+        _ => zeroed::<f32>(shape),
+    }
 }
 
 /// A copy of `value` cut to `n` positions along the slot's sequence axis, or
@@ -150,7 +191,7 @@ impl PrefixCache {
                 && self
                     .entries
                     .iter()
-                    .map(|e| e.len() * self.bytes_per_token)
+                    .map(|e| e.footprint() * self.bytes_per_token)
                     .sum::<usize>()
                     > self.max_bytes)
         {

@@ -71,6 +71,9 @@ pub struct SessionOptions {
     pub device: DeviceRequest,
     /// Threads for one operator; `None` lets ONNX Runtime pick (one per core).
     pub intra_threads: Option<usize>,
+    /// Copy keys and values every step even where the graph could update
+    /// them in place (benchmarks compare the two).
+    pub copy_kv: bool,
 }
 
 /// Creates the session and says which device it got and, for `auto` on a

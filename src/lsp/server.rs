@@ -352,6 +352,7 @@ impl Backend {
             options: SessionOptions {
                 device: config.device,
                 intra_threads: config.threads,
+                ..SessionOptions::default()
             },
         });
     }

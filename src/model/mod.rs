@@ -125,6 +125,9 @@ pub struct ModelInfo {
     pub dtype: String,
     /// Whether the graph holds int8-quantized weights.
     pub quantized: bool,
+    /// Whether keys and values are updated in place in buffers of the
+    /// context's length (else copied each step).
+    pub in_place_kv: bool,
     pub eos_token_ids: Vec<u32>,
 }
 

@@ -36,9 +36,16 @@ pub fn nib_json(args: &[&str]) -> serde_json::Value {
 
 /// A fixture model loaded in this process, on the CPU with one thread.
 pub fn load_engine(name: &str) -> nib::engine::OrtEngine {
+    load_model(&fixture(name), false)
+}
+
+/// A model folder loaded in this process, on the CPU with one thread, with
+/// keys and values updated in place where the graph allows, or copied.
+pub fn load_model(dir: &std::path::Path, copy_kv: bool) -> nib::engine::OrtEngine {
     let options = nib::engine::SessionOptions {
         device: nib::engine::DeviceRequest::Cpu,
         intra_threads: Some(1),
+        copy_kv,
     };
-    nib::engine::OrtEngine::load(&fixture(name), &options).expect("load fixture")
+    nib::engine::OrtEngine::load(dir, &options).expect("load model")
 }
