@@ -239,7 +239,7 @@ fn is_clear_of(n: &Value, uri: &str) -> bool {
 }
 
 #[test]
-fn close_and_turning_review_off_clear_diagnostics_and_off_reviews_nothing() {
+fn close_and_turning_review_off_clear_diagnostics_off_reviews_nothing_and_on_reviews_again() {
     let mut lsp = server(utf16_client(), every_site(), &[]);
     lsp.open(PY, "python", SRC);
     let (_, published) = review(&mut lsp, PY);
@@ -285,6 +285,16 @@ fn close_and_turning_review_off_clear_diagnostics_and_off_reviews_nothing() {
         "{:#?}",
         lsp.notifications
     );
+    // On again: the open documents are reviewed.
+    lsp.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"nib": {"review": {"enable": true}}}}),
+    );
+    let published = lsp.notification(
+        |n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == OTHER,
+        TIMEOUT,
+    );
+    check_diagnostics(&published["params"], false);
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
 }
 
@@ -372,28 +382,26 @@ fn many_sites() -> String {
 }
 
 /// A slowed server with `text` open at PY and the command's review of it
-/// running (review is turned on after the open, so that the open itself
-/// reviews nothing).
+/// running.
 fn review_running(text: &str, options: Value) -> (Lsp, i64) {
     let mut lsp = server(
         utf16_client(),
         options,
         &[("NIB_TEST_STEP_DELAY_MS", "400")],
     );
-    lsp.open(PY, "python", text);
+    // Each open queues a review: OTHER's has no places and ends at once,
+    // PY's is stopped or replaced by the command's. Once three were asked
+    // for and none waits, the one running is the command's.
     lsp.open(OTHER, "python", APP);
-    lsp.notify(
-        "workspace/didChangeConfiguration",
-        json!({"settings": {"nib": {"review": {"enable": true, "minConfidence": 0}}}}),
-    );
+    lsp.open(PY, "python", text);
     let review_id = review_request(&mut lsp, PY);
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        let status = lsp.status();
-        if status["review"]["running"] == true {
+        let r = lsp.status()["review"].clone();
+        if r["requested"] == 3 && r["queued"] == 0 && r["running"] == true {
             break;
         }
-        assert!(Instant::now() < deadline, "the review never ran: {status}");
+        assert!(Instant::now() < deadline, "the review never ran: {r}");
         std::thread::sleep(Duration::from_millis(20));
     }
     (lsp, review_id)
@@ -406,7 +414,7 @@ const APP: &str =
 fn a_completion_during_a_review_is_answered_first_and_the_review_then_ends() {
     let (mut lsp, review_id) = review_running(
         &many_sites(),
-        json!({"nib": {"review": {"enable": false}, "maxTokens": 8, "contextFiles": 0}}),
+        json!({"nib": {"review": {"minConfidence": 0}, "maxTokens": 8, "contextFiles": 0}}),
     );
     let completion = lsp.inline_request(OTHER, 6, 0, false);
     let answer = lsp.response(completion);
@@ -425,8 +433,7 @@ fn a_completion_during_a_review_is_answered_first_and_the_review_then_ends() {
 
 #[test]
 fn an_edit_during_a_review_publishes_nothing_stale() {
-    let (mut lsp, review_id) =
-        review_running(&many_sites(), json!({"nib": {"review": {"enable": false}}}));
+    let (mut lsp, review_id) = review_running(&many_sites(), every_site());
     lsp.change(
         PY,
         2,

@@ -192,9 +192,9 @@ impl Reviewer {
         }
     }
 
-    /// Reviews every open document in the background (a model was loaded:
-    /// documents opened while it loaded were not reviewed, and a new model
-    /// may find other things).
+    /// Reviews every open document in the background: a model was loaded
+    /// (documents opened while it loaded were not reviewed, and a new model
+    /// may find other things), or the review settings changed.
     fn all_in_background(&self) {
         let uris = lock(&self.docs).uris();
         for uri in &uris {
@@ -359,18 +359,23 @@ impl Backend {
 
     /// Applies settings; reports invalid keys and reloads the model when needed.
     async fn apply_settings(&self, settings: &Value) {
-        let (update, review_was_on, review_is_on) = {
+        let (update, before, after) = {
             let mut config = lock(&self.config);
-            let was = config.review.enable;
+            let before = config.review.clone();
             let update = config.apply(settings);
-            (update, was, config.review.enable)
+            (update, before, config.review.clone())
         };
-        if review_was_on && !review_is_on {
+        if before.enable && !after.enable {
             self.scheduler.cancel_reviews();
             let uris: Vec<Uri> = lock(&self.reviewer.published).keys().cloned().collect();
             for uri in uris {
                 self.clear_diagnostics(&uri).await;
             }
+        } else if after.enable && before != after && !update.reload {
+            // Turned on, or another threshold: the open documents' findings
+            // are missing or were filtered otherwise. (A reload reviews them
+            // once the model is ready.)
+            self.reviewer.all_in_background();
         }
         if !update.unknown.is_empty() {
             tracing::info!(keys = ?update.unknown, "ignoring unknown settings");

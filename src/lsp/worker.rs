@@ -385,15 +385,15 @@ impl Scheduler {
         self.lock().status.clone()
     }
 
+    /// The review counters, read under the queue's lock so that they agree
+    /// with `running` and `queued` (reviews are counted under it too).
     pub fn review_report(&self) -> ReviewReport {
-        let (running, queued) = {
-            let inner = self.lock();
-            let running = inner
-                .running
-                .as_ref()
-                .is_some_and(|r| matches!(r.kind, RunKind::Review { .. }));
-            (running, inner.reviews.len())
-        };
+        let inner = self.lock();
+        let running = inner
+            .running
+            .as_ref()
+            .is_some_and(|r| matches!(r.kind, RunKind::Review { .. }));
+        let queued = inner.reviews.len();
         let r = &self.shared.stats.reviews;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ReviewReport {
@@ -477,8 +477,8 @@ impl Scheduler {
     /// no completion waits.
     pub fn review(&self, job: ReviewJob) {
         let stats = &self.shared.stats.reviews;
-        Stats::bump(&stats.requested);
         let mut inner = self.lock();
+        Stats::bump(&stats.requested);
         if !inner.accepts_work() {
             drop(inner);
             let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
