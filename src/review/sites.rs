@@ -106,6 +106,13 @@ pub fn language_of(path: &Path) -> Option<&'static Language> {
     LANGUAGES.iter().find(|l| l.extensions.contains(&ext))
 }
 
+/// Whether whitespace (or the text's edge) stands on both sides of a range.
+fn spaced(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    before.is_none_or(char::is_whitespace) && after.is_none_or(char::is_whitespace)
+}
+
 fn is_ident(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -151,8 +158,15 @@ impl Language {
                     let len = self.operator_len(&code[i..]);
                     (len, code[i..i + len].to_owned())
                 };
+                let start = range.start + i;
+                let angle = self.lang != Lang::Hash && (member == "<" || member == ">");
+                if angle && !spaced(text, start, start + len) {
+                    // `Vec<T>`, `impl<T>`, `Foo<'_>`: a type's brackets, not
+                    // a comparison (formatters space comparisons).
+                    i += len;
+                    continue;
+                }
                 if let Some((member, alternatives)) = self.alternatives(&member) {
-                    let start = range.start + i;
                     sites.push(Site {
                         start,
                         end: start + len,
@@ -286,8 +300,15 @@ mod tests {
                 "rs",
                 "fn f(a: Vec<u32>) -> u8 { x >>= 1; y => z; a..b; c..=d; ...}"
             ),
-            ["<@11", ">@15", "1@32", "..@44", "..=@50"]
+            ["1@32", "..@44", "..=@50"]
         );
+        // Type brackets are no comparisons; spaced ones are.
+        assert_eq!(
+            found("rs", "impl<T> F for G<'_> { a < b; c > d; e<f }"),
+            ["<@24", ">@31"]
+        );
+        assert_eq!(found("ts", "let a: Array<string> = b < c;"), ["<@25"]);
+        assert_eq!(found("py", "a<b"), ["<@1"]);
         assert_eq!(found("py", "f(**kw) -> a <= b"), ["<=@13"]);
         assert_eq!(
             found("js", "a === b && i++ != 0"),
