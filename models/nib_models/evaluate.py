@@ -175,27 +175,56 @@ def load_humaneval_infill(path):
 
 # --------------------------------------------------------------------------- bpc with onnxruntime
 
+class OrtModel:
+    """An exported model folder run with onnxruntime: full-sequence forward with an empty past."""
+
+    def __init__(self, model_dir, threads=2):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        self.sess = ort.InferenceSession(str(Path(model_dir) / "model.onnx"), so,
+                                         providers=["CPUExecutionProvider"])
+        self.names = {i.name for i in self.sess.get_inputs()}
+        cfg = json.loads((Path(model_dir) / "config.json").read_text())
+        head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+
+        def dim(d):
+            # Fused graphs leave the head size symbolic (`kv_cache_dim`).
+            if isinstance(d, int):
+                return d
+            d = str(d)
+            return 1 if "batch" in d else 0 if any(k in d for k in ("seq", "past", "length")) else head_dim
+
+        self.empty = {}
+        for i in self.sess.get_inputs():
+            if i.name.startswith("past_key_values"):
+                self.empty[i.name] = np.zeros([dim(d) for d in i.shape], dtype=np.float32)
+
+    def logits(self, ids):
+        """float64 logits [len(ids), vocab] of one sequence."""
+        feeds = {"input_ids": np.array([ids], dtype=np.int64)}
+        if "attention_mask" in self.names:
+            feeds["attention_mask"] = np.ones((1, len(ids)), dtype=np.int64)
+        if "position_ids" in self.names:
+            feeds["position_ids"] = np.arange(len(ids), dtype=np.int64)[None]
+        feeds.update(self.empty)
+        return self.sess.run(["logits"], feeds)[0][0].astype(np.float64)
+
+    def log_softmax(self, ids):
+        logits = self.logits(ids)
+        m = logits.max(-1, keepdims=True)
+        return logits - (np.log(np.exp(logits - m).sum(-1, keepdims=True)) + m)
+
+    def continuation_logprob(self, prompt_ids, cont_ids):
+        """Sum of log p(cont_ids | prompt_ids + the continuation so far)."""
+        lp = self.log_softmax(list(prompt_ids) + list(cont_ids))
+        P = len(prompt_ids)
+        return float(sum(lp[P - 1 + t, c] for t, c in enumerate(cont_ids)))
+
+
 def bpc_onnx(model_dir, docs, tok, max_len, n_docs=60, seed=0, threads=2):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(Path(model_dir) / "model.onnx"), so, providers=["CPUExecutionProvider"])
-    names = {i.name for i in sess.get_inputs()}
-    cfg = json.loads((Path(model_dir) / "config.json").read_text())
-    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
-
-    def dim(d):
-        # Fused graphs leave the head size symbolic (`kv_cache_dim`).
-        if isinstance(d, int):
-            return d
-        d = str(d)
-        return 1 if "batch" in d else 0 if any(k in d for k in ("seq", "past", "length")) else head_dim
-
-    empty = {}
-    for i in sess.get_inputs():
-        if i.name.startswith("past_key_values"):
-            empty[i.name] = np.zeros([dim(d) for d in i.shape], dtype=np.float32)
+    model = OrtModel(model_dir, threads)
     rng = random.Random(seed)
     docs = list(docs)
     rng.shuffle(docs)
@@ -207,13 +236,7 @@ def bpc_onnx(model_dir, docs, tok, max_len, n_docs=60, seed=0, threads=2):
             chunk = ids[s:s + max_len]
             if len(chunk) < 2:
                 break
-            feeds = {"input_ids": np.array([chunk], dtype=np.int64)}
-            if "attention_mask" in names:
-                feeds["attention_mask"] = np.ones((1, len(chunk)), dtype=np.int64)
-            if "position_ids" in names:
-                feeds["position_ids"] = np.arange(len(chunk), dtype=np.int64)[None]
-            feeds.update(empty)
-            logits = sess.run(["logits"], feeds)[0][0].astype(np.float64)
+            logits = model.logits(chunk)
             lse = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)) + logits.max(-1)
             tgt = np.array(chunk[1:])
             nats += float((lse[:-1] - logits[np.arange(len(chunk) - 1), tgt]).sum())
@@ -455,6 +478,174 @@ def evaluate(model, corpus=None, humaneval_dir=None, nib=None, out=None, n_lines
     return results
 
 
+# --------------------------------------------------------------------------- review (mutation benchmark)
+
+EDITOR_EXAMPLE = "def check(x):\n    if x == None:\n        return 0\n    return x\n"  # editors/ tests' file
+
+
+def review_text_onnx(model, tok, rules, text, path, min_confidence=0.5, prompt_tokens=1024, context=512):
+    """nib's review (src/review/score.rs) re-done in Python on an exported model: every site, a
+    PSM prompt with 3/4 of min(prompt_tokens, context - 64) tokens before and 1/4 after, the
+    prefix's last token healed into every candidate, candidates = the member as written and each
+    alternative as the review spells it, each scored as its tokens + <|endoftext|>; a finding when
+    the best alternative has softmax confidence >= min_confidence. For development and tests;
+    the benchmark numbers come from ``nib check``. (The review's prefix cut in 16-line blocks is
+    approximated by a cut at the first whole line that fits.)"""
+    from .review_data import find_sites, fim_prompt, rules_for_path, spelled
+
+    lr = rules_for_path(rules, path)
+    if lr is None:
+        return []
+    budget = max(16, min(prompt_tokens, context - 64))
+    pre, suf = budget - budget // 4, budget // 4
+    eot = tok.token_to_id("<|endoftext|>")
+    out = []
+    for site in find_sites(text, lr):
+        prompt, healed = fim_prompt(tok, text, site.start, site.end, pre, suf)
+        p_ids = tok.encode(prompt, add_special_tokens=False).ids
+        cands = [text[site.start:site.end]] + [spelled(text, site, a) for a, _ in site.candidates]
+        scores = np.array([model.continuation_logprob(p_ids, tok.encode(healed + c, add_special_tokens=False).ids
+                                                      + [eot]) for c in cands])
+        prob = np.exp(scores - scores.max())
+        prob /= prob.sum()
+        best = int(np.argmax(prob[1:])) + 1
+        if prob[best] >= min_confidence:
+            line, col = site.line_col(text)
+            out.append({"line": line, "column": col, "original": cands[0], "replacement": cands[best],
+                        "rule": site.candidates[best - 1][1], "confidence": float(prob[best])})
+    return out
+
+
+def nib_check(nib, model, paths, min_confidence=0.5, threads=1, timeout=3600):
+    """Findings of ``nib check --format json`` over ``paths``, normalised to
+    {path, line (1-based), original, replacement, rule, confidence}."""
+    cmd = [nib, "check", "--format", "json", "--model", str(model), "--min-confidence", str(min_confidence),
+           "--threads", str(threads), "--device", "cpu", "--exit-zero", *map(str, paths)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode not in (0, 1):
+        raise RuntimeError(f"nib check failed ({r.returncode}): {r.stderr[-800:]}")
+    report = json.loads(r.stdout)
+    return [normalise_finding(f) for f in report["findings"]]
+
+
+def normalise_finding(f):
+    """A finding of nib's JSON report (version 1, src/report/json.rs: 1-based ``start`` line and
+    column, ``fix.replacement``, ``rule`` as ``nib/<class>``) as the benchmark scores it."""
+    start = f["start"]
+    fix = f.get("fix") or {}
+    return {"path": f["path"], "line": int(start["line"]), "column": int(start["column"]),
+            "replacement": fix.get("replacement", ""), "rule": str(f.get("rule", "")).removeprefix("nib/"),
+            "confidence": float(f["confidence"])}
+
+
+def score_review(manifest, findings, thresholds=(0.5, 0.8, 0.9)):
+    """Benchmark scores from findings keyed by manifest file name (``entry["file"]``).
+
+    recall: buggy files whose injected bug is flagged (a finding on the bug's line, starting
+    inside the mutated text, whose replacement is the original text); precision: such findings /
+    all findings (buggy and clean files; findings elsewhere in a buggy file count as false);
+    fp_per_kloc: findings on clean files per 1,000 clean lines; top1: buggy files whose most
+    confident finding is the bug."""
+    entries = manifest["entries"]
+    buggy = [e for e in entries if e["kind"] == "buggy"]
+    clean = [e for e in entries if e["kind"] == "clean"]
+    clean_lines = sum(e["lines"] for e in clean)
+    out = {"n_buggy": len(buggy), "n_clean": len(clean), "clean_lines": clean_lines,
+           "buggy_lines": sum(e["lines"] for e in buggy)}
+
+    def is_bug(e, f):
+        b = e["bug"]
+        return f["line"] == b["line"] and f["replacement"].strip() == b["original"].strip() and \
+            b["column"] <= f["column"] < b["column"] + len(b["mutated"])
+
+    for t in thresholds:
+        kept = {e["file"]: [f for f in findings.get(e["file"], []) if f["confidence"] >= t] for e in entries}
+        hits = [e for e in buggy if any(is_bug(e, f) for f in kept[e["file"]])]
+        top1 = [e for e in buggy if kept[e["file"]] and is_bug(e, max(kept[e["file"]], key=lambda f: f["confidence"]))]
+        total = sum(len(v) for v in kept.values())
+        tp = sum(sum(is_bug(e, f) for f in kept[e["file"]]) for e in buggy)
+        fp_clean = sum(len(kept[e["file"]]) for e in clean)
+        per_rule = {}
+        for e in buggy:
+            r = per_rule.setdefault(e["bug"]["rule"], [0, 0])
+            r[0] += e in hits
+            r[1] += 1
+        out[f"{t:g}"] = {"recall": len(hits) / max(1, len(buggy)), "precision": tp / total if total else None,
+                         "top1": len(top1) / max(1, len(buggy)), "findings": total, "true_findings": tp,
+                         "findings_clean": fp_clean, "fp_per_kloc_clean": 1000 * fp_clean / max(1, clean_lines),
+                         "recall_by_rule": {k: f"{a}/{b}" for k, (a, b) in sorted(per_rule.items())}}
+    return out
+
+
+def run_review(model, bench, backend="nib", nib=None, thresholds=(0.5, 0.8, 0.9), threads=1, log=print):
+    """Findings for every benchmark file (at the lowest threshold) and the scores; also the
+    editor example (``== None``)."""
+    from tokenizers import Tokenizer
+
+    from .review_data import load_rules
+
+    bench = Path(bench)
+    manifest = json.loads((bench / "manifest.json").read_text())
+    files_dir = bench / manifest.get("files_dir", "files")
+    low = min(thresholds)
+    t0 = time.time()
+    findings = {}
+    with tempfile.TemporaryDirectory() as td:
+        example = Path(td) / "check.py"
+        example.write_text(EDITOR_EXAMPLE)
+        if backend == "nib":
+            nib = find_nib(nib)
+            if nib is None:
+                raise SystemExit("no nib binary (target/debug/nib or target/release/nib, or --nib)")
+            paths = [files_dir / e["file"] for e in manifest["entries"]]
+            raw = nib_check(nib, model, paths + [example], low, threads)
+            names = {str(files_dir / e["file"]): e["file"] for e in manifest["entries"]}
+            names[str(example)] = "editor_example"
+            for f in raw:
+                key = names.get(f["path"]) or names.get(str(Path(f["path"]).resolve()))
+                findings.setdefault(key, []).append(f)
+        else:
+            tok = Tokenizer.from_file(str(Path(model) / "tokenizer.json"))
+            ort_model = OrtModel(model, threads)
+            rules = load_rules()
+            for e in manifest["entries"] + [{"file": "editor_example"}]:
+                p = example if e["file"] == "editor_example" else files_dir / e["file"]
+                findings[e["file"]] = review_text_onnx(ort_model, tok, rules, p.read_text(), p, low)
+    res = {"model": str(model), "backend": backend, "bench": str(bench), "seed": manifest.get("seed"),
+           "seconds": round(time.time() - t0, 1), "scores": score_review(manifest, findings, thresholds),
+           "editor_example": {"text": EDITOR_EXAMPLE, "findings": findings.get("editor_example", [])},
+           "findings": findings}
+    if backend == "nib":
+        res["nib"] = nib
+    log(json.dumps(res["scores"], indent=1))
+    log(f"editor example: {res['editor_example']['findings']}")
+    return res
+
+
+def review_main(argv):
+    ap = argparse.ArgumentParser(prog="nib-eval review",
+                                 description="nib's review on the mutation benchmark (nib-review-data bench)")
+    ap.add_argument("--model", required=True, action="append",
+                    help="exported model folder; repeat to compare (label=DIR names it)")
+    ap.add_argument("--bench", required=True, help="folder with manifest.json")
+    ap.add_argument("--backend", default="nib", choices=["nib", "onnx"],
+                    help="nib: the nib check binary (the numbers to report); onnx: the Python re-implementation")
+    ap.add_argument("--nib", default=None)
+    ap.add_argument("--thresholds", default="0.5,0.8,0.9")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=None, help="JSON file")
+    a = ap.parse_args(argv)
+    thresholds = tuple(float(x) for x in a.thresholds.split(","))
+    results = {"command": "nib-eval review " + " ".join(argv), "time": time.strftime("%Y-%m-%d %H:%M")}
+    for spec in a.model:
+        label, _, path = spec.rpartition("=")
+        results[label or Path(path).name] = run_review(path, a.bench, a.backend, a.nib, thresholds, a.threads)
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(results, indent=1))
+    return 0
+
+
 def table(r):
     L = ["| metric | value |", "|---|---|"]
     for lang in ("python", "rust"):
@@ -486,7 +677,11 @@ def table(r):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Evaluate an exported nib model through nib's engine")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["review"]:
+        return review_main(argv[1:])
+    ap = argparse.ArgumentParser(description="Evaluate an exported nib model through nib's engine "
+                                             "(nib-eval review --help: the review benchmark)")
     ap.add_argument("--model", required=True, help="exported model folder (model.onnx + tokenizer + config)")
     ap.add_argument("--corpus", default=None, help="corpus folder with heldout.jsonl")
     ap.add_argument("--humaneval", default=None, help="folder with HumanEval-SingleLineInfilling.jsonl.gz")

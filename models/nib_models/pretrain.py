@@ -403,8 +403,18 @@ def train(args, model=None, stream_factory=None, log=print):
         for g in opt.param_groups:
             g["lr"] = lr
         loss_acc = 0.0
+        extra = {}
         for _ in range(args.grad_accum):
             batch = next(it)
+            if isinstance(batch, dict):  # a fine-tuning objective of its own (finetune.py)
+                loss, n_tok, stats = args.batch_loss(fwd, batch, device, amp)
+                (loss / args.grad_accum).backward()
+                loss_acc += float(loss.detach()) / args.grad_accum
+                state["tokens"] += n_tok
+                tok_log += batch["n_inputs"]
+                for k, v in stats.items():
+                    extra[k] = extra.get(k, 0.0) + v / args.grad_accum
+                continue
             if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[1], tuple):
                 x, cursor = batch
                 labels = x
@@ -439,7 +449,8 @@ def train(args, model=None, stream_factory=None, log=print):
             rec = dict(step=step, loss=round(loss_acc, 4), lr=lr, grad_norm=round(float(gn), 3),
                        tokens=state["tokens"], tok_per_s=round(tok_log / max(dt, 1e-9), 1),
                        threads=torch.get_num_threads(),
-                       elapsed=round(time.time() - t_start, 1), progress=round(progress(), 4))
+                       elapsed=round(time.time() - t_start, 1), progress=round(progress(), 4),
+                       **{k: round(v, 4) for k, v in extra.items()})
             log_f.write(json.dumps(rec) + "\n")
             log_f.flush()
             log(json.dumps(rec))
