@@ -13,7 +13,8 @@ that skips comments (``//``, nested ``/* */``), strings (``"..."`` with escapes,
 ``r#"..."#``, byte strings, char literals, JS template and single-quoted strings), reads words
 and number literals whole (so ``0`` never matches inside ``10``, ``0.5`` or ``0x0``) and
 punctuation by maximal munch over the language's operators (so ``->``, ``=>``, ``<<``, ``>>``
-hold no ``-``, ``>`` or ``<`` site).
+hold no ``-``, ``>`` or ``<`` site). Outside Python, ``<`` and ``>`` are sites only with whitespace
+on both sides (``Vec<T>`` holds type brackets), as in nib's review (src/review/sites.rs).
 
 Outputs:
   tasks    JSONL for ``nib-finetune``: ``{"prompt", "completion", "negatives", "rules", "lang"}``;
@@ -233,6 +234,11 @@ def _scan_tokens(text, lang):
     return out
 
 
+def _spaced(text, start, end):
+    """Whitespace (or the text's edge) on both sides of text[start:end]."""
+    return (start == 0 or text[start - 1].isspace()) and (end == len(text) or text[end].isspace())
+
+
 def find_sites(text: str, rules: LangRules) -> list[Site]:
     """Every occurrence of a member of ``rules`` in code, in text order."""
     if rules.name == "python":
@@ -256,8 +262,10 @@ def find_sites(text: str, rules: LangRules) -> list[Site]:
             k += 1
             continue
         member, a, b, used = hit
-        sites.append(Site(a, b, member, list(rules.alternatives[member])))
         k += used
+        if rules.name != "python" and member in ("<", ">") and not _spaced(text, a, b):
+            continue  # `Vec<T>`, `impl<T>`: type brackets, not comparisons (as nib's review decides)
+        sites.append(Site(a, b, member, list(rules.alternatives[member])))
     return sites
 
 

@@ -35,8 +35,10 @@ def test_rust_scanner_skips_strings_chars_lifetimes_and_munches_operators():
             '    for i in 0..10 { if x[i] >= 1 && true { return 1e-5 + 0x1; } }\n'
             '}\n')
     got = [m for m, _ in members(text, "rust")]
-    assert got == ["<", ">", "<", "<", "0", "..", ">=", "1", "&&", "true", "+"]  # `>>` and `->`: no site
-    assert [m for m, _ in members("let _: R<-5, 1> = x;\n", "rust")] == ["1", ">"]  # `<-`: one token, as in nib
+    assert got == ["0", "..", ">=", "1", "&&", "true", "+"]  # `>>`, `->`, type brackets: no site
+    assert [m for m, _ in members("let _: R<-5, 1> = x;\n", "rust")] == ["1"]  # `<-`: one token, as in nib
+    assert [m for m, _ in members("impl<T> F for G<'_> { a < b; c > d; e<f }", "rust")] == ["<", ">"]
+    assert [m for m, _ in members("a<b\n", "python")] == ["<"]
 
 
 def test_spelled_word_alternatives_get_spaces_between_identifiers():
