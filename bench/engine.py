@@ -6,6 +6,8 @@ default) and the same number of generated tokens:
   is a fused GroupQueryAttention graph, onnxruntime-genai's own format), each
   both copying keys and values per step and updating them in place (nib's
   default for such graphs; genai's shared KV buffer);
+- nib with and without prompt-lookup guesses (on by default for greedy
+  decoding; the tokens are the same either way);
 - nib and onnxruntime-genai on the optimum export of the same weights (the
   layout community models come in);
 - transformers' generate on the PyTorch weights.
@@ -36,13 +38,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 
 
-def run_nib(model: pathlib.Path, args, copy_kv: bool = False) -> dict:
+def run_nib(model: pathlib.Path, args, copy_kv: bool = False, lookahead: int | None = None) -> dict:
     cmd = [
         "cargo", "bench", "--quiet", "--bench", "engine", "--",
         "--model", str(model), "--prompt-tokens", str(args.prompt_tokens),
         "--new-tokens", str(args.new_tokens), "--threads", str(args.threads),
         "--repeat", str(args.repeat), "--source", str(args.source),
-    ] + (["--copy-kv"] if copy_kv else [])
+    ] + (["--copy-kv"] if copy_kv else []) + ([] if lookahead is None else ["--lookahead", str(lookahead)])
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     return json.loads(out[out.index("{"):])
 
@@ -192,10 +194,12 @@ def main() -> None:
 
     results = {
         "nib (shipped graph)": run_nib(args.model, args),
-        "nib (shipped graph, KV copied per step)": run_nib(args.model, args, copy_kv=True),
+        "nib (shipped graph, no lookahead)": run_nib(args.model, args, lookahead=0),
+        "nib (shipped graph, no lookahead, KV copied per step)": run_nib(args.model, args, copy_kv=True, lookahead=0),
         "onnxruntime-genai (shipped graph)": run_genai(args.model, ids, args),
         "onnxruntime-genai (shipped graph, shared KV buffer)": run_genai(args.model, ids, args, share_buffer=True),
         "nib (optimum export)": run_nib(optimum_dir, args),
+        "nib (optimum export, no lookahead)": run_nib(optimum_dir, args, lookahead=0),
         "onnxruntime-genai (optimum export)": run_genai(optimum_dir, ids, args),
         "transformers (PyTorch fp32)": run_transformers(hf_dir, ids, args),
     }

@@ -6,6 +6,7 @@
 //! cargo bench --bench engine -- --model DIR [--prompt-tokens 512]
 //!     [--new-tokens 128] [--threads 2] [--device cpu] [--repeat 5] [--source FILE]
 //!     [--copy-kv]   (copy keys and values each step instead of in place)
+//!     [--lookahead N]  (tokens guessed ahead by prompt lookup; 0 = off)
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,6 +26,7 @@ struct Args {
     repeat: usize,
     source: PathBuf,
     copy_kv: bool,
+    lookahead: usize,
 }
 
 fn parse() -> Args {
@@ -37,6 +39,7 @@ fn parse() -> Args {
         repeat: 5,
         source: PathBuf::from("src/engine/decode.rs"),
         copy_kv: false,
+        lookahead: nib::engine::DEFAULT_LOOKAHEAD,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -50,6 +53,7 @@ fn parse() -> Args {
             "--repeat" => args.repeat = value().parse().expect("number"),
             "--source" => args.source = value().into(),
             "--copy-kv" => args.copy_kv = true,
+            "--lookahead" => args.lookahead = value().parse().expect("number"),
             // cargo bench passes --bench to every bench binary.
             _ => {}
         }
@@ -62,10 +66,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn request(prompt: Vec<u32>, max_tokens: usize) -> GenerateRequest {
+fn request(prompt: Vec<u32>, max_tokens: usize, lookahead: usize) -> GenerateRequest {
     GenerateRequest {
         overflow: Overflow::TruncateLeft,
         ignore_eos: true,
+        lookahead,
         ..GenerateRequest::new(prompt, max_tokens)
     }
 }
@@ -96,15 +101,20 @@ fn main() {
 
     // Raw generation, cold every time.
     let (mut prefill, mut ttft, mut decode) = (Vec::new(), Vec::new(), Vec::new());
+    let mut guessed = Vec::new();
     engine
-        .generate(&request(prompt.clone(), 4), &mut RunToEnd)
+        .generate(&request(prompt.clone(), 4, args.lookahead), &mut RunToEnd)
         .expect("warm-up");
     for _ in 0..args.repeat {
         engine.clear_cache();
-        let (out, _) = timed(&mut engine, &request(prompt.clone(), args.new_tokens));
+        let (out, _) = timed(
+            &mut engine,
+            &request(prompt.clone(), args.new_tokens, args.lookahead),
+        );
         prefill.push(out.timings.prefill_tokens_per_s());
         ttft.push(out.timings.prefill_ms);
         decode.push(out.timings.decode_tokens_per_s(out.tokens.len()));
+        guessed.push(out.timings.guessed_tokens as f64);
     }
 
     // Typing: a FIM completion in the middle of the file, then the same
@@ -139,12 +149,18 @@ fn main() {
     for i in 0..args.repeat {
         engine.clear_cache();
         let first = build(&engine, &ctx(""));
-        let (out, ms) = timed(&mut engine, &request(first, completion_tokens));
+        let (out, ms) = timed(
+            &mut engine,
+            &request(first, completion_tokens, args.lookahead),
+        );
         cold.push(ms);
         cold_ttft.push(out.timings.prefill_ms);
         let typed = ["s", "e", "l", "f", "."][i % 5];
         let next = build(&engine, &ctx(typed));
-        let (out, ms) = timed(&mut engine, &request(next, completion_tokens));
+        let (out, ms) = timed(
+            &mut engine,
+            &request(next, completion_tokens, args.lookahead),
+        );
         warm.push(ms);
         warm_ttft.push(out.timings.prefill_ms);
         warm_prefilled.push(out.timings.prefill_tokens as f64);
@@ -161,6 +177,8 @@ fn main() {
         "prefill_tokens_per_s": median(prefill),
         "time_to_first_token_ms": median(ttft),
         "decode_tokens_per_s": median(decode),
+        "lookahead": args.lookahead,
+        "guessed_tokens": median(guessed),
         "completion_prompt_tokens": first_prompt_len,
         "completion_tokens": completion_tokens,
         "cold_completion_ms": median(cold.clone()),

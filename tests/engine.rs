@@ -307,3 +307,42 @@ fn in_place_kv_gives_the_tokens_and_scores_of_copying() {
         }
     }
 }
+
+#[test]
+fn guessing_ahead_changes_no_token() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dirs = [
+        common::fixture("llama"),
+        common::fixture("gpt2"),
+        root.join("tests/fixtures/variants/llama_gqa"),
+        root.join("models/default"),
+    ];
+    for dir in dirs {
+        let mut engine = common::load_model(&dir, false);
+        let prompt = engine
+            .tokenizer()
+            .encode_prompt(&CODE.repeat(3))
+            .expect("encode");
+        let run = |engine: &mut OrtEngine, lookahead| {
+            let req = GenerateRequest {
+                ignore_eos: true,
+                lookahead,
+                ..request(prompt.clone(), 48)
+            };
+            engine.clear_cache();
+            engine.generate(&req, &mut RunToEnd).expect("generate")
+        };
+        let plain = run(&mut engine, 0);
+        let guessing = run(&mut engine, 8);
+        assert_eq!(plain.tokens, guessing.tokens, "{}", dir.display());
+        assert_eq!(plain.timings.guessed_tokens, 0);
+        if dir.ends_with("default") {
+            // A trained model repeats the repeated code: guesses land.
+            assert!(
+                guessing.timings.guessed_tokens > 0,
+                "{:?}",
+                guessing.timings
+            );
+        }
+    }
+}

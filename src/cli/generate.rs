@@ -92,6 +92,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         overflow: Overflow::Error,
         ignore_eos: args.ignore_eos,
         required_prefix: String::new(),
+        lookahead: crate::engine::DEFAULT_LOOKAHEAD,
     };
     let out = engine.generate(&request, &mut RunToEnd)?;
     match args.format {

@@ -145,6 +145,7 @@ pub fn complete_with(
         overflow: Overflow::TruncateLeft,
         ignore_eos: false,
         required_prefix: prompt.healed.clone(),
+        lookahead: crate::engine::DEFAULT_LOOKAHEAD,
     };
     let mut until = Until {
         shape: &shape,

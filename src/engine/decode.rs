@@ -452,7 +452,13 @@ impl Engine for OrtEngine {
         let reused = cache.len();
         let result = self.decode_loop(&mut cache, prompt, max_new, request, control, started);
         self.cache.put(cache);
-        let (tokens, text, finish_reason, first_token_at) = result?;
+        let LoopResult {
+            tokens,
+            text,
+            finish_reason,
+            first_token_at,
+            guessed,
+        } = result?;
         let done = started.elapsed();
         let first = first_token_at.unwrap_or(done);
         Ok(GenerateOutput {
@@ -466,6 +472,7 @@ impl Engine for OrtEngine {
                 decode_ms: ms(done.saturating_sub(first)),
                 prefill_tokens: prompt.len() - reused,
                 reused_tokens: reused,
+                guessed_tokens: guessed,
             },
         })
     }
@@ -554,7 +561,14 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
     logits.iter().map(|&l| l - log_sum).collect()
 }
 
-type LoopResult = (Vec<u32>, String, FinishReason, Option<std::time::Duration>);
+struct LoopResult {
+    tokens: Vec<u32>,
+    text: String,
+    finish_reason: FinishReason,
+    first_token_at: Option<std::time::Duration>,
+    /// Generated tokens whose keys and values came from a confirmed guess.
+    guessed: usize,
+}
 
 impl OrtEngine {
     fn decode_loop(
@@ -567,25 +581,45 @@ impl OrtEngine {
         started: Instant,
     ) -> Result<LoopResult, EngineError> {
         let mut sampler = Sampler::new(request.sampling);
+        let nothing = |finish_reason| LoopResult {
+            tokens: Vec::new(),
+            text: String::new(),
+            finish_reason,
+            first_token_at: None,
+            guessed: 0,
+        };
         if max_new == 0 {
-            return Ok((Vec::new(), String::new(), FinishReason::Length, None));
+            return Ok(nothing(FinishReason::Length));
         }
         if !control.keep_going("") {
-            return Ok((Vec::new(), String::new(), FinishReason::Cancelled, None));
+            return Ok(nothing(FinishReason::Cancelled));
         }
         let done_len = cache.len();
         let mut logits = self.prefill(cache, &prompt[done_len..])?;
         let mut first_token_at = None;
         let mut stream = TextStream::after(prompt.last().copied());
-        let finish = |tokenizer: &Tokenizer, stream: TextStream, reason, at| {
+        let mut hits = 0;
+        let finish = |tokenizer: &Tokenizer, stream: TextStream, finish_reason, at, guessed| {
             // The exact text of all tokens, cut at the stop the stream saw.
             let (mut text, tokens) = stream.finish(tokenizer);
             if let Some(cut) = earliest_stop(&text, &request.stop) {
                 text.truncate(cut);
             }
-            Ok((tokens, text, reason, at))
+            Ok(LoopResult {
+                tokens,
+                text,
+                finish_reason,
+                first_token_at: at,
+                guessed,
+            })
         };
         let mut required = request.required_prefix.as_str();
+        // Tokens guessed ahead and already run, each with the logits after it.
+        let mut guessed: std::collections::VecDeque<(u32, Vec<f32>)> = Default::default();
+        // How many to guess: a run of the model costs more the more tokens
+        // it checks, so guess as far as guesses have been landing lately.
+        let mut reach = request.lookahead;
+        let mut landed = 0;
         loop {
             if !required.is_empty() {
                 self.restrict_to(&mut logits, required);
@@ -602,11 +636,23 @@ impl OrtEngine {
             first_token_at.get_or_insert_with(|| started.elapsed());
             let is_eos = self.info.eos_token_ids.contains(&next) && !request.ignore_eos;
             if is_eos || request.stop_tokens.contains(&next) {
-                return finish(&self.tokenizer, stream, FinishReason::Eos, first_token_at);
+                return finish(
+                    &self.tokenizer,
+                    stream,
+                    FinishReason::Eos,
+                    first_token_at,
+                    hits,
+                );
             }
             let text = stream.push(&self.tokenizer, next);
             if earliest_stop(text, &request.stop).is_some() {
-                return finish(&self.tokenizer, stream, FinishReason::Stop, first_token_at);
+                return finish(
+                    &self.tokenizer,
+                    stream,
+                    FinishReason::Stop,
+                    first_token_at,
+                    hits,
+                );
             }
             if !control.keep_going(text) {
                 return finish(
@@ -614,6 +660,7 @@ impl OrtEngine {
                     stream,
                     FinishReason::Cancelled,
                     first_token_at,
+                    hits,
                 );
             }
             let generated = stream.tokens().len();
@@ -623,11 +670,88 @@ impl OrtEngine {
                 } else {
                     FinishReason::Length
                 };
-                return finish(&self.tokenizer, stream, reason, first_token_at);
+                return finish(&self.tokenizer, stream, reason, first_token_at, hits);
             }
-            logits = self.step(cache, &[next])?;
+            // The logits after `next`: computed already when it was guessed
+            // right; else run it, with new guesses after it.
+            match guessed.pop_front() {
+                Some((guess, row)) if guess == next => {
+                    hits += 1;
+                    landed += 1;
+                    if guessed.is_empty() {
+                        reach = (reach * 2).min(request.lookahead);
+                    }
+                    logits = row;
+                    continue;
+                }
+                Some(_) => {
+                    // The model disagreed: forget the guesses' keys and values.
+                    let wrong = guessed.len() + 1;
+                    guessed.clear();
+                    cache.truncate(cache.len() - wrong, &self.signature)?;
+                    reach = landed + 1;
+                }
+                None => {}
+            }
+            let room =
+                (max_new - generated).min(self.info.context_length.saturating_sub(cache.len() + 1));
+            let guesses = if request.sampling.is_greedy() && required.is_empty() {
+                lookup(prompt, stream.tokens(), reach.min(room))
+            } else {
+                &[]
+            };
+            if guesses.is_empty() {
+                logits = self.step(cache, &[next])?;
+                continue;
+            }
+            let fed: Vec<u32> = std::iter::once(next)
+                .chain(guesses.iter().copied())
+                .collect();
+            let rows = self.step_rows(cache, &fed, fed.len())?;
+            let mut rows = rows
+                .chunks_exact(rows.len() / fed.len())
+                .map(<[f32]>::to_vec);
+            logits = rows
+                .next()
+                .ok_or_else(|| EngineError::BadOutput("no logits".into()))?;
+            guessed = fed[1..].iter().copied().zip(rows).collect();
+            landed = 0;
         }
     }
+}
+
+/// Prompt lookup: the tokens that followed the last earlier occurrence of
+/// the text's final few tokens, as guesses of what comes next (code repeats
+/// names, calls and whole lines of its context).
+fn lookup<'a>(prompt: &'a [u32], generated: &'a [u32], most: usize) -> &'a [u32] {
+    const LONGEST: usize = 4;
+    const SHORTEST: usize = 2;
+    if most == 0 {
+        return &[];
+    }
+    let history: Vec<u32> = prompt.iter().chain(generated).copied().collect();
+    for n in (SHORTEST..=LONGEST).rev() {
+        let Some(tail) = history.len().checked_sub(n).map(|at| &history[at..]) else {
+            continue;
+        };
+        // The latest earlier match, so guesses follow the nearest context.
+        let found = (0..history.len() - n)
+            .rev()
+            .find(|&at| &history[at..at + n] == tail);
+        if let Some(at) = found {
+            let from = at + n;
+            let to = (from + most).min(history.len());
+            // Guesses come from the prompt or the generated tokens.
+            return if to <= prompt.len() {
+                &prompt[from..to]
+            } else if from >= prompt.len() {
+                &generated[from - prompt.len()..to - prompt.len()]
+            } else {
+                &prompt[from..]
+            };
+        }
+    }
+    &[]
 }
 
 impl OrtEngine {
@@ -678,6 +802,19 @@ fn earliest_stop(text: &str, stops: &[String]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookup_guesses_what_followed_the_latest_match() {
+        // `7 8` occurred twice before; the latest was followed by `9 1`.
+        let prompt = [7, 8, 5, 6, 7, 8, 9, 1, 2];
+        assert_eq!(lookup(&prompt, &[7, 8], 2), [9, 1]);
+        // Longer matches win: `5 7 8` only matches once, before `0`.
+        assert_eq!(lookup(&[5, 7, 8, 0, 7, 8, 3], &[5, 7, 8], 1), [0]);
+        // Guesses may come from the generated tokens, and stop at the end.
+        assert_eq!(lookup(&[1], &[2, 3, 4, 2, 3], 8), [4, 2, 3]);
+        assert_eq!(lookup(&[1, 2, 3], &[9], 8), [] as [u32; 0]);
+        assert_eq!(lookup(&prompt, &[7, 8], 0), [] as [u32; 0]);
+    }
 
     #[test]
     fn earliest_stop_picks_the_first_occurrence() {

@@ -46,6 +46,10 @@ pub struct GenerateRequest {
     /// The generated text must start with this; the first tokens are
     /// restricted to ones that agree with it (token healing).
     pub required_prefix: String,
+    /// Most tokens guessed ahead from the text so far when decoding greedily
+    /// (prompt lookup): the guesses are checked in one run of the model and
+    /// the ones it agrees with cost no step of their own. 0 turns it off.
+    pub lookahead: usize,
 }
 
 impl GenerateRequest {
@@ -61,9 +65,15 @@ impl GenerateRequest {
             overflow: Overflow::Error,
             ignore_eos: false,
             required_prefix: String::new(),
+            lookahead: DEFAULT_LOOKAHEAD,
         }
     }
 }
+
+/// Tokens guessed ahead by default: code repeats names and lines of its
+/// context, and checking 8 guesses costs a small model little more than one
+/// step.
+pub const DEFAULT_LOOKAHEAD: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overflow {
@@ -94,6 +104,9 @@ pub struct Timings {
     pub prefill_tokens: usize,
     /// Prompt tokens whose keys and values were reused from an earlier request.
     pub reused_tokens: usize,
+    /// Generated tokens the model confirmed in the run of the token before
+    /// them (prompt lookup guesses), so they needed no step of their own.
+    pub guessed_tokens: usize,
 }
 
 impl Timings {
