@@ -28,12 +28,14 @@ pub struct ReviewOptions {
 }
 
 impl Default for ReviewOptions {
-    /// Sure findings only (a review that cries wolf gets switched off), a
+    /// Sure findings only (a review that cries wolf gets switched off: on
+    /// held-out code the default model makes 2.5 false findings per 1,000
+    /// lines at 0.9 against 8.7 at 0.8, models/default/MODEL_CARD.md), a
     /// bound that keeps a big file to seconds, and the completion prompt's
     /// budget (capped by the model's context window when scoring).
     fn default() -> Self {
         Self {
-            min_confidence: 0.8,
+            min_confidence: 0.9,
             max_sites: 400,
             prompt_tokens: 1024,
         }
