@@ -61,48 +61,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         model: args.model.model_path()?.display().to_string(),
         ..Report::default()
     };
-    // Loading takes a while and may fail: only when there is work.
-    let mut engine = if files.is_empty() {
-        None
-    } else {
-        Some(args.model.load()?)
-    };
-    let cancel = CancelToken::new();
-    for (i, file) in files.iter().enumerate() {
-        let Some(engine) = engine.as_mut() else {
-            break;
-        };
-        let Some(text) = read_text(file) else {
-            report.files_skipped += 1;
-            continue;
-        };
-        tracing::info!("[{}/{}] {}", i + 1, files.len(), file.display());
-        let review = review(
-            engine as &mut dyn Engine,
-            Some(file),
-            &text,
-            &options,
-            &cancel,
-        )
-        .with_context(|| format!("reviewing {}", file.display()))?;
-        if review.scored < review.sites {
-            tracing::warn!(
-                "{}: scored {} of {} places (--max-sites)",
-                file.display(),
-                review.scored,
-                review.sites
-            );
-        }
-        report.files_checked += 1;
-        report.sites += review.sites;
-        report.sites_scored += review.scored;
-        let shown = display_path(file);
-        report.diagnostics.extend(
-            review
-                .findings
-                .iter()
-                .map(|f| Diagnostic::from_finding(&shown, &text, f)),
-        );
+    if !files.is_empty() {
+        // Loading takes a while and may fail: only when there is work.
+        let mut engine = args.model.load()?;
+        review_files(&mut engine, &files, &options, &mut report)?;
     }
     // Stable sort: files in path order, each file's findings in text order.
     report.diagnostics.sort_by(|a, b| a.path.cmp(&b.path));
@@ -122,6 +84,44 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Reviews each file into `report`; unreadable files are counted as skipped.
+fn review_files(
+    engine: &mut dyn Engine,
+    files: &[PathBuf],
+    options: &ReviewOptions,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let cancel = CancelToken::new();
+    for (i, file) in files.iter().enumerate() {
+        let Some(text) = read_text(file) else {
+            report.files_skipped += 1;
+            continue;
+        };
+        tracing::info!("[{}/{}] {}", i + 1, files.len(), file.display());
+        let review = review(engine, Some(file), &text, options, &cancel)
+            .with_context(|| format!("reviewing {}", file.display()))?;
+        if review.scored < review.sites {
+            tracing::warn!(
+                "{}: scored {} of {} places (--max-sites)",
+                file.display(),
+                review.scored,
+                review.sites
+            );
+        }
+        report.files_checked += 1;
+        report.sites += review.sites;
+        report.sites_scored += review.scored;
+        let shown = display_path(file);
+        report.diagnostics.extend(
+            review
+                .findings
+                .iter()
+                .map(|f| Diagnostic::from_finding(&shown, &text, f)),
+        );
+    }
+    Ok(())
 }
 
 /// The files to review under `paths`, in path order: files named

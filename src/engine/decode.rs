@@ -84,10 +84,11 @@ impl OrtEngine {
             })?;
         let signature = Signature::read(session.inputs(), session.outputs(), &config)?;
         let fim = FimTokens::detect(&tokenizer);
+        let ops = GraphOps::scan(&files.graph);
         let kv_capacity = if options.copy_kv {
             None
         } else {
-            in_place_kv(&files.graph, &signature, &config, device)
+            in_place_kv(&ops, &signature, &config, device)
         };
         let info = ModelInfo {
             path: files.graph.clone(),
@@ -108,7 +109,7 @@ impl OrtEngine {
                 TensorElementType::Float16 => "float16".into(),
                 _ => "float32".into(),
             },
-            quantized: graph_is_quantized(&files.graph),
+            quantized: ops.quantized,
             in_place_kv: kv_capacity.is_some(),
             eos_token_ids: config.eos_token_ids.clone(),
         };
@@ -180,43 +181,17 @@ impl OrtEngine {
         if cache.capacity.is_some() {
             return self.run_in_place(cache, tokens, rows);
         }
-        let past = cache.len();
-        let n = tokens.len();
         let sig = &self.signature;
         let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
             Vec::with_capacity(sig.kv.len() + 4);
-        inputs.push((
-            sig.input_ids.name.as_str().into(),
-            int_tensor(&sig.input_ids, tokens.iter().map(|&t| t as i64))?.into(),
-        ));
-        if let Some(mask) = &sig.attention_mask {
-            inputs.push((
-                mask.name.as_str().into(),
-                int_tensor(mask, std::iter::repeat_n(1, past + n))?.into(),
-            ));
-        }
-        if let Some(pos) = &sig.position_ids {
-            inputs.push((
-                pos.name.as_str().into(),
-                int_tensor(pos, (past..past + n).map(|p| p as i64))?.into(),
-            ));
-        }
-        if let Some(name) = &sig.use_cache_branch {
-            inputs.push((
-                name.as_str().into(),
-                Tensor::from_array(([1i64], vec![past > 0]))?
-                    .into_dyn()
-                    .into(),
-            ));
+        for (name, value) in token_inputs(sig, cache.len(), tokens)? {
+            inputs.push((name.into(), value.into()));
         }
         for (slot, value) in sig.kv.iter().zip(&cache.values) {
             inputs.push((slot.input.as_str().into(), value.into()));
         }
         let mut outputs = self.session.run(inputs)?;
-        let logits = outputs
-            .get(&sig.logits)
-            .ok_or_else(|| EngineError::BadOutput("no logits".into()))?;
-        let last = logit_rows(logits, sig.logits_ty, rows)?;
+        let last = logits_of(&outputs, sig, rows)?;
         let mut values = Vec::with_capacity(sig.kv.len());
         for slot in &sig.kv {
             values.push(
@@ -251,21 +226,8 @@ impl OrtEngine {
         }
         let sig = &self.signature;
         let mut binding = self.session.create_binding()?;
-        binding.bind_input(
-            sig.input_ids.name.as_str(),
-            &int_tensor(&sig.input_ids, tokens.iter().map(|&t| t as i64))?,
-        )?;
-        if let Some(mask) = &sig.attention_mask {
-            binding.bind_input(
-                mask.name.as_str(),
-                &int_tensor(mask, std::iter::repeat_n(1, past + n))?,
-            )?;
-        }
-        if let Some(pos) = &sig.position_ids {
-            binding.bind_input(
-                pos.name.as_str(),
-                &int_tensor(pos, (past..past + n).map(|p| p as i64))?,
-            )?;
+        for (name, value) in token_inputs(sig, past, tokens)? {
+            binding.bind_input(name, &value)?;
         }
         for (slot, value) in sig.kv.iter().zip(cache.values.iter_mut()) {
             binding.bind_input(slot.input.as_str(), value)?;
@@ -273,10 +235,7 @@ impl OrtEngine {
         }
         binding.bind_output_to_device(sig.logits.as_str(), &MemoryInfo::default())?;
         let outputs = self.session.run_binding(&binding)?;
-        let logits = outputs
-            .get(&sig.logits)
-            .ok_or_else(|| EngineError::BadOutput("no logits".into()))?;
-        let last = logit_rows(logits, sig.logits_ty, rows)?;
+        let last = logits_of(&outputs, sig, rows)?;
         cache.tokens.extend_from_slice(tokens);
         Ok(last)
     }
@@ -305,6 +264,51 @@ impl OrtEngine {
         }
         Ok(KvCache::empty(&self.signature, self.kv_capacity)?)
     }
+}
+
+/// The inputs besides keys and values for running `tokens` after `past`
+/// cached ones, as the graph declares them.
+fn token_inputs<'s>(
+    sig: &'s Signature,
+    past: usize,
+    tokens: &[u32],
+) -> Result<Vec<(&'s str, DynValue)>, EngineError> {
+    let n = tokens.len();
+    let mut inputs = vec![(
+        sig.input_ids.name.as_str(),
+        int_tensor(&sig.input_ids, tokens.iter().map(|&t| t as i64))?,
+    )];
+    if let Some(mask) = &sig.attention_mask {
+        inputs.push((
+            mask.name.as_str(),
+            int_tensor(mask, std::iter::repeat_n(1, past + n))?,
+        ));
+    }
+    if let Some(pos) = &sig.position_ids {
+        inputs.push((
+            pos.name.as_str(),
+            int_tensor(pos, (past..past + n).map(|p| p as i64))?,
+        ));
+    }
+    if let Some(name) = &sig.use_cache_branch {
+        inputs.push((
+            name.as_str(),
+            Tensor::from_array(([1i64], vec![past > 0]))?.into_dyn(),
+        ));
+    }
+    Ok(inputs)
+}
+
+/// The logits of the last `rows` positions of a run's outputs.
+fn logits_of(
+    outputs: &ort::session::SessionOutputs<'_>,
+    sig: &Signature,
+    rows: usize,
+) -> Result<Vec<f32>, EngineError> {
+    let logits = outputs
+        .get(&sig.logits)
+        .ok_or_else(|| EngineError::BadOutput("no logits".into()))?;
+    logit_rows(logits, sig.logits_ty, rows)
 }
 
 fn int_tensor(
@@ -346,35 +350,38 @@ fn logit_rows(logits: &DynValue, ty: TensorElementType, n: usize) -> Result<Vec<
     })
 }
 
-/// Dynamic quantization leaves integer matrix ops in the graph.
-fn graph_is_quantized(graph: &Path) -> bool {
-    graph_mentions(
-        graph,
-        &[
-            b"MatMulInteger",
-            b"DynamicQuantizeLinear",
-            b"MatMulNBits",
-            b"QLinearMatMul",
-        ],
-    )
+/// Operator types that change how the engine treats a graph.
+#[derive(Debug, Default)]
+struct GraphOps {
+    /// Dynamic quantization leaves integer matrix ops in the graph.
+    quantized: bool,
+    group_query_attention: bool,
 }
 
-/// Whether the graph names one of `needles` (an operator type): names are
-/// plain bytes in the protobuf, so a scan finds them without parsing it.
-fn graph_mentions(graph: &Path, needles: &[&[u8]]) -> bool {
-    const LIMIT: u64 = 512 << 20;
-    let Ok(meta) = std::fs::metadata(graph) else {
-        return false;
-    };
-    if meta.len() > LIMIT {
-        return false;
+impl GraphOps {
+    /// Operator names are plain bytes in the protobuf, so one read and a scan
+    /// find them without parsing it.
+    fn scan(graph: &Path) -> Self {
+        const LIMIT: u64 = 512 << 20;
+        let bytes = match std::fs::metadata(graph) {
+            Ok(meta) if meta.len() <= LIMIT => std::fs::read(graph).unwrap_or_default(),
+            _ => return Self::default(),
+        };
+        let mentions = |needles: &[&[u8]]| {
+            needles
+                .iter()
+                .any(|needle| bytes.windows(needle.len()).any(|w| w == *needle))
+        };
+        Self {
+            quantized: mentions(&[
+                b"MatMulInteger",
+                b"DynamicQuantizeLinear",
+                b"MatMulNBits",
+                b"QLinearMatMul",
+            ]),
+            group_query_attention: mentions(&[b"GroupQueryAttention"]),
+        }
     }
-    let Ok(bytes) = std::fs::read(graph) else {
-        return false;
-    };
-    needles
-        .iter()
-        .any(|needle| bytes.windows(needle.len()).any(|w| w == *needle))
 }
 
 /// The positions of in-place KV buffers for this graph, or `None` to copy
@@ -383,7 +390,7 @@ fn graph_mentions(graph: &Path, needles: &[&[u8]]) -> bool {
 /// the attention mask; it runs on the CPU (a CUDA session would copy the
 /// host buffers to the device each step anyway).
 fn in_place_kv(
-    graph: &Path,
+    ops: &GraphOps,
     signature: &Signature,
     config: &ModelConfig,
     device: Device,
@@ -393,8 +400,8 @@ fn in_place_kv(
     (device == Device::Cpu
         && fits
         && signature.attention_mask.is_some()
-        && graph_mentions(graph, &[b"GroupQueryAttention"]))
-    .then_some(positions)
+        && ops.group_query_attention)
+        .then_some(positions)
 }
 
 impl Engine for OrtEngine {
@@ -520,20 +527,21 @@ impl OrtEngine {
         continuations: &[Vec<u32>],
     ) -> Result<Vec<f64>, EngineError> {
         let done = cache.len();
-        let first = log_softmax(&self.prefill(cache, &prompt[done..])?);
+        let first = self.prefill(cache, &prompt[done..])?;
+        let first_norm = log_sum_exp(&first);
         let width = first.len();
         let mut scores = Vec::with_capacity(continuations.len());
         for continuation in continuations {
             let Some((&head, rest)) = continuation.split_first() else {
                 return Err(EngineError::EmptyPrompt);
             };
-            let mut total = f64::from(logprob(&first, head)?);
+            let mut total = f64::from(logit(&first, head)? - first_norm);
             if !rest.is_empty() {
                 // Each token but the last predicts the next one.
                 let fed = &continuation[..continuation.len() - 1];
                 let rows = self.step_rows(cache, fed, fed.len())?;
                 for (row, &next) in rows.chunks_exact(width).zip(rest) {
-                    total += f64::from(logprob(&log_softmax(row), next)?);
+                    total += f64::from(logit(row, next)? - log_sum_exp(row));
                 }
                 cache.truncate(prompt.len(), &self.signature)?;
             }
@@ -543,22 +551,21 @@ impl OrtEngine {
     }
 }
 
-fn logprob(log_probs: &[f32], id: u32) -> Result<f32, EngineError> {
-    log_probs
+fn logit(logits: &[f32], id: u32) -> Result<f32, EngineError> {
+    logits
         .get(id as usize)
         .copied()
         .ok_or(EngineError::TokenOutOfRange {
             id,
-            vocab: log_probs.len(),
+            vocab: logits.len(),
         })
 }
 
-/// Natural-log probabilities from logits.
-fn log_softmax(logits: &[f32]) -> Vec<f32> {
+/// `ln Σ exp(l)`: a token's log-probability is its logit minus this.
+fn log_sum_exp(logits: &[f32]) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
-    let log_sum = max + sum.ln();
-    logits.iter().map(|&l| l - log_sum).collect()
+    max + sum.ln()
 }
 
 struct LoopResult {

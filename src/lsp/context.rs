@@ -44,8 +44,9 @@ impl Limits {
         }
     }
 }
-/// The prefix starts at a multiple of this many lines.
-const BLOCK: usize = 16;
+/// The prefix starts at a multiple of this many lines, the prompt
+/// builder's own cut.
+const BLOCK: usize = crate::prompt::PREFIX_CUT_LINES;
 
 /// Another open document offered as context.
 #[derive(Debug, Clone)]

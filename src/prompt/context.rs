@@ -6,7 +6,7 @@ use crate::model::Tokenizer;
 /// Lines dropped from the top of a long prefix come in blocks of this many,
 /// so the prompt's start stays put while the user types and the engine's
 /// cached keys and values stay valid.
-const PREFIX_CUT_GRANULARITY: usize = 16;
+pub const PREFIX_CUT_LINES: usize = 16;
 
 /// Code from another open file, offered to the model as extra context.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,7 @@ fn heal(tokenizer: &Tokenizer, prefix_text: &str, prefix: &mut Vec<u32>) -> Stri
 }
 
 /// The end of `text` in at most `budget` tokens, cut at a line boundary that
-/// only moves in steps of [`PREFIX_CUT_GRANULARITY`] lines.
+/// only moves in steps of [`PREFIX_CUT_LINES`] lines.
 fn tail_tokens(tokenizer: &Tokenizer, text: &str, budget: usize) -> Result<Vec<u32>, String> {
     if budget == 0 {
         return Ok(Vec::new());
@@ -136,7 +136,7 @@ fn tail_tokens(tokenizer: &Tokenizer, text: &str, budget: usize) -> Result<Vec<u
             lo = mid + 1;
         }
     }
-    let start_line = first_fitting.div_ceil(PREFIX_CUT_GRANULARITY) * PREFIX_CUT_GRANULARITY;
+    let start_line = first_fitting.div_ceil(PREFIX_CUT_LINES) * PREFIX_CUT_LINES;
     if start_line < line_starts.len() {
         return tokenizer.encode(&text[line_starts[start_line]..]);
     }

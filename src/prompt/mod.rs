@@ -4,5 +4,7 @@
 mod context;
 mod fim;
 
-pub use self::context::{BudgetSplit, CompletionContext, Prompt, Snippet, build_prompt};
+pub use self::context::{
+    BudgetSplit, CompletionContext, PREFIX_CUT_LINES, Prompt, Snippet, build_prompt,
+};
 pub use self::fim::{FimOrder, FimStyle, FimTokens};

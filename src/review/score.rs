@@ -16,10 +16,10 @@ const CONTINUATION_TOKENS: usize = 64;
 /// more tokens than the budget, so the rest need not be tokenized at all.
 const BYTES_PER_TOKEN: usize = 8;
 
-/// Lines are dropped from the top in blocks of this many (as the prompt
-/// builder does), so consecutive places share their prompt's start and the
-/// engine reuses its keys and values.
-const LINE_BLOCK: usize = 16;
+/// Lines are dropped from the top in blocks of the prompt builder's size,
+/// so consecutive places share their prompt's start and the engine reuses
+/// its keys and values.
+const LINE_BLOCK: usize = crate::prompt::PREFIX_CUT_LINES;
 
 /// Reviews one file's text. `path` picks the language (by extension);
 /// files of languages without rules produce an empty review.
