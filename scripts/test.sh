@@ -10,25 +10,28 @@ log_dir=${NIB_TEST_LOGS:-$root/target/test-logs}
 mkdir -p "$log_dir"
 passed=0
 failed=0
+skipped=0
 failed_suites=()
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 # Adds a suite's counts, read from its own closing lines.
 count() {
-  local name=$1 log=$2 status=$3 p f
+  local name=$1 log=$2 status=$3 p f s
   case $name in
     cargo*) p=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
-            f=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}') ;;
+            f=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+            s=$(grep -Eo '[0-9]+ ignored' "$log" | awk '{s+=$1} END {print s+0}') ;;
     *)      p=$(grep -Eo '[0-9]+ passed' "$log" | tail -n 1 | awk '{print $1+0}')
-            f=$(grep -Eo '[0-9]+ failed' "$log" | tail -n 1 | awk '{print $1+0}') ;;
+            f=$(grep -Eo '[0-9]+ failed' "$log" | tail -n 1 | awk '{print $1+0}')
+            s=$(grep -Eo '[0-9]+ skipped' "$log" | tail -n 1 | awk '{print $1+0}') ;;
   esac
-  p=${p:-0}; f=${f:-0}
+  p=${p:-0}; f=${f:-0}; s=${s:-0}
   # A suite that failed without reporting a failed test (a build error) counts as one failure.
   if [[ $status -ne 0 && $f -eq 0 ]]; then f=1; fi
-  passed=$((passed + p)); failed=$((failed + f))
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   [[ $status -ne 0 ]] && failed_suites+=("$name")
-  printf '%s: %s passed, %s failed\n' "$name" "$p" "$f" >&2
+  printf '%s: %s passed, %s failed, %s skipped\n' "$name" "$p" "$f" "$s" >&2
 }
 
 suite() {
@@ -38,6 +41,22 @@ suite() {
   "$@" 2>&1 | tee "$log"
   count "$name" "$log" "${PIPESTATUS[0]}"
 }
+
+# Debian packages first: a fresh Debian has python3 without venv/ensurepip
+# (python3-venv), and pip refuses to install into the system Python.
+step "system packages"
+need_apt=()
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+if [[ ${#need_apt[@]} -gt 0 ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing Debian packages (install them as root): ${need_apt[*]}" >&2; exit 2
+  fi
+  echo "apt-get install ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_apt[@]}"; } >&2 \
+    || { echo "cannot install ${need_apt[*]}" >&2; exit 2; }
+fi
 
 step "ONNX Runtime"
 ort_dir=${XDG_DATA_HOME:-$HOME/.local/share}/nib/onnxruntime
@@ -62,8 +81,11 @@ if [[ -x editors/run-tests.sh ]]; then
 fi
 
 echo
+if [[ -f $log_dir/editors.log ]]; then
+  grep '^skip ' "$log_dir/editors.log" | sed 's/^/skipped: /' || true
+fi
 if [[ ${#failed_suites[@]} -gt 0 ]]; then
   echo "failed suites: ${failed_suites[*]}"
 fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [[ $failed -eq 0 && ${#failed_suites[@]} -eq 0 ]]

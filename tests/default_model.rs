@@ -66,8 +66,9 @@ fn completes_the_readme_example() {
         (v["line"].as_u64(), v["column"].as_u64()),
         (Some(5), Some(31))
     );
-    // A suggestion, when there is one, stays on the cursor's line.
-    if let Some(text) = v["text"].as_str() {
-        assert!(!text.contains('\n') && !text.trim().is_empty(), "{v}");
-    }
+    // The cursor is inside a line: whatever the model writes, nib answers
+    // in single-line mode (what it writes is the model evaluation's
+    // business, in models/, not this test's).
+    assert_eq!(v["mode"], "single_line", "{v}");
+    assert!(v.get("finish_reason").is_some(), "{v}");
 }

@@ -7,9 +7,7 @@
 
 mod lsp_support;
 
-use std::time::{Duration, Instant};
-
-use lsp_support::{Lsp, TIMEOUT, items, llama, range};
+use lsp_support::{Lsp, TIMEOUT, llama, range};
 use serde_json::{Value, json};
 
 const PY: &str = "file:///work/project/check.py";
@@ -34,8 +32,8 @@ fn every_site() -> Value {
     json!({"nib": {"review": {"minConfidence": 0}}})
 }
 
-fn server(capabilities: Value, options: Value, env: &[(&str, &str)]) -> Lsp {
-    let mut lsp = Lsp::spawn(&["--stdio", "--model", &llama(), "--device", "cpu"], env);
+fn server(capabilities: Value, options: Value) -> Lsp {
+    let mut lsp = Lsp::spawn(&["--stdio", "--model", &llama(), "--device", "cpu"], &[]);
     lsp.initialize(capabilities, options);
     lsp.wait_state("ready", TIMEOUT);
     lsp
@@ -169,7 +167,7 @@ fn apply(text: &str, action: &Value, uri: &str, utf8: bool) -> String {
 }
 
 fn review_and_fix(capabilities: Value, utf8: bool) {
-    let mut lsp = server(capabilities, every_site(), &[]);
+    let mut lsp = server(capabilities, every_site());
     let caps = lsp.status();
     assert_eq!(caps["review"]["enabled"], true, "{caps}");
     lsp.open(PY, "python", SRC);
@@ -240,7 +238,7 @@ fn is_clear_of(n: &Value, uri: &str) -> bool {
 
 #[test]
 fn close_and_turning_review_off_clear_diagnostics_off_reviews_nothing_and_on_reviews_again() {
-    let mut lsp = server(utf16_client(), every_site(), &[]);
+    let mut lsp = server(utf16_client(), every_site());
     lsp.open(PY, "python", SRC);
     let (_, published) = review(&mut lsp, PY);
     assert!(!diagnostics(&published).is_empty());
@@ -300,7 +298,7 @@ fn close_and_turning_review_off_clear_diagnostics_off_reviews_nothing_and_on_rev
 
 #[test]
 fn open_and_save_review_on_their_own() {
-    let mut lsp = server(utf16_client(), every_site(), &[]);
+    let mut lsp = server(utf16_client(), every_site());
     lsp.open(PY, "python", SRC);
     let published = lsp.notification(
         |n| {
@@ -333,7 +331,7 @@ fn open_and_save_review_on_their_own() {
 
 #[test]
 fn bad_commands_and_unknown_documents_are_errors_not_crashes() {
-    let mut lsp = server(utf16_client(), Value::Null, &[]);
+    let mut lsp = server(utf16_client(), Value::Null);
     for params in [
         json!({"command": "nib.other", "arguments": [PY]}),
         // No argument and no open document.
@@ -372,127 +370,5 @@ fn bad_commands_and_unknown_documents_are_errors_not_crashes() {
     );
     assert_eq!(latest["state"], "published", "{latest}");
     assert_eq!(lsp.status()["state"], "ready");
-    assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
-}
-
-/// Twelve candidate places: with every scoring call slowed to 400 ms, the
-/// review is still running when a completion arrives.
-fn many_sites() -> String {
-    (0..12).map(|i| format!("x{i} = a == b\n")).collect()
-}
-
-/// A slowed server with `text` open at PY and the command's review of it
-/// running.
-fn review_running(text: &str, options: Value) -> (Lsp, i64) {
-    let mut lsp = server(
-        utf16_client(),
-        options,
-        &[("NIB_TEST_STEP_DELAY_MS", "400")],
-    );
-    // Each open queues a review: OTHER's has no places and ends at once,
-    // PY's is stopped or replaced by the command's. Once three were asked
-    // for and none waits, the one running is the command's.
-    lsp.open(OTHER, "python", APP);
-    lsp.open(PY, "python", text);
-    let review_id = review_request(&mut lsp, PY);
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let r = lsp.status()["review"].clone();
-        if r["requested"] == 3 && r["queued"] == 0 && r["running"] == true {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the review never ran: {r}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (lsp, review_id)
-}
-
-const APP: &str =
-    "import os\n\ndef load(path):\n    with open(path) as f:\n        return f.read()\n\n";
-
-#[test]
-fn a_completion_during_a_review_is_answered_first_and_the_review_then_ends() {
-    let (mut lsp, review_id) = review_running(
-        &many_sites(),
-        json!({"nib": {"review": {"minConfidence": 0}, "maxTokens": 8, "contextFiles": 0}}),
-    );
-    let completion = lsp.inline_request(OTHER, 6, 0, false);
-    let answer = lsp.response(completion);
-    assert_eq!(items(&answer).len(), 1, "{answer}");
-    assert!(
-        !lsp.has_response(review_id),
-        "the review ended before the completion"
-    );
-    let review = lsp.response_within(review_id, Duration::from_secs(60));
-    assert_eq!(review["result"]["state"], "published", "{review}");
-    assert_eq!(review["result"]["findings"], 12, "{review}");
-    let stats = lsp.status()["review"].clone();
-    assert!(stats["preempted"].as_u64() >= Some(1), "{stats}");
-    assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
-}
-
-#[test]
-fn an_edit_during_a_review_publishes_nothing_stale() {
-    let (mut lsp, review_id) = review_running(&many_sites(), every_site());
-    lsp.change(
-        PY,
-        2,
-        json!([{"range": range((0, 0), (0, 0)), "text": "\n"}]),
-    );
-    let review = lsp.response(review_id);
-    assert_eq!(review["result"]["state"], "superseded", "{review}");
-    assert!(
-        !lsp.notifications.iter().any(|n| {
-            n["method"] == "textDocument/publishDiagnostics"
-                && n["params"]["diagnostics"] != json!([])
-        }),
-        "{:#?}",
-        lsp.notifications
-    );
-    assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
-}
-
-#[test]
-fn reviews_of_many_opened_documents_do_not_hold_up_a_completion() {
-    // Each open queues a review (400 ms a place), more of them than the
-    // server runs handlers at once (64): opens must not wait for their
-    // reviews, or the completion would queue behind them.
-    let mut lsp = server(
-        utf16_client(),
-        // No other files in the prompt: the same one as in the other tests.
-        json!({"nib": {"review": {"minConfidence": 0}, "maxTokens": 8, "contextFiles": 0}}),
-        &[("NIB_TEST_STEP_DELAY_MS", "400")],
-    );
-    for i in 0..100 {
-        lsp.open(
-            &format!("file:///work/project/m{i}.py"),
-            "python",
-            "x = a == b\n",
-        );
-    }
-    lsp.open(OTHER, "python", APP);
-    let id = lsp.inline_request(OTHER, 6, 0, false);
-    let answer = lsp.response(id);
-    assert_eq!(items(&answer).len(), 1, "{answer}");
-    let review = lsp.status()["review"].clone();
-    assert!(review["queued"].as_u64() > Some(64), "{review}");
-    assert!(review["preempted"].as_u64() >= Some(1), "{review}");
-    assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
-}
-
-#[test]
-fn documents_opened_while_the_model_loads_are_reviewed_once_it_is_ready() {
-    let mut lsp = Lsp::spawn(
-        &["--stdio", "--model", &llama(), "--device", "cpu"],
-        &[("NIB_TEST_LOAD_DELAY_MS", "1500")],
-    );
-    lsp.initialize(utf16_client(), every_site());
-    lsp.open(PY, "python", SRC);
-    assert_eq!(lsp.status()["state"], "loading");
-    let published = lsp.notification(
-        |n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == PY,
-        TIMEOUT,
-    );
-    check_diagnostics(&published["params"], false);
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
 }

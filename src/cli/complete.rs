@@ -9,8 +9,8 @@ use ropey::Rope;
 use serde::Serialize;
 
 use super::{Format, ModelArgs, print_out};
-use crate::completion::{CompletionOptions, Mode, complete};
-use crate::engine::{CancelToken, Timings};
+use crate::completion::{CompletionOptions, Mode, complete_with};
+use crate::engine::{FinishReason, RunToEnd, Timings};
 use crate::lsp::context;
 
 #[derive(Debug, Args)]
@@ -27,11 +27,14 @@ pub struct CompleteArgs {
 
 #[derive(Serialize)]
 struct JsonOutput<'a> {
+    /// What an editor would insert; `null` when nothing is worth showing.
     text: Option<&'a str>,
-    mode: Option<Mode>,
+    mode: Mode,
     line: usize,
     column: usize,
-    timings: Option<&'a Timings>,
+    /// Why the model stopped (also when it suggested nothing).
+    finish_reason: FinishReason,
+    timings: &'a Timings,
 }
 
 /// Splits `FILE:LINE:COL` from the right, so paths may hold colons.
@@ -93,20 +96,21 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<ExitCode> {
         context::Limits::for_budget(options.prompt_budget, 0),
     );
     let mut engine = args.model.load()?;
-    let suggestion = complete(&mut engine, &ctx, &options, &CancelToken::new())?;
+    let outcome = complete_with(&mut engine, &ctx, &options, &mut RunToEnd)?;
     match args.format {
         Format::Text => {
-            if let Some(s) = &suggestion {
-                print_out(&format!("{}\n", s.text))?;
+            if let Some(text) = &outcome.text {
+                print_out(&format!("{text}\n"))?;
             }
         }
         Format::Json => {
             let json = JsonOutput {
-                text: suggestion.as_ref().map(|s| s.text.as_str()),
-                mode: suggestion.as_ref().map(|s| s.mode),
+                text: outcome.text.as_deref(),
+                mode: outcome.mode,
                 line,
                 column: col,
-                timings: suggestion.as_ref().map(|s| &s.output.timings),
+                finish_reason: outcome.output.finish_reason,
+                timings: &outcome.output.timings,
             };
             print_out(&format!("{}\n", serde_json::to_string(&json)?))?;
         }

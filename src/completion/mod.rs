@@ -10,8 +10,7 @@ mod postprocess;
 pub use self::postprocess::{Lang, Mode, Shape, finish};
 
 use crate::engine::{
-    CancelToken, Control, Engine, EngineError, GenerateOutput, GenerateRequest, Overflow,
-    SamplingParams,
+    Control, Engine, EngineError, GenerateOutput, GenerateRequest, Overflow, SamplingParams,
 };
 use crate::prompt::{BudgetSplit, CompletionContext, FimOrder, build_prompt};
 
@@ -31,14 +30,6 @@ impl Default for CompletionOptions {
             sampling: SamplingParams::greedy(),
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Suggestion {
-    /// What to insert at the cursor.
-    pub text: String,
-    pub mode: Mode,
-    pub output: GenerateOutput,
 }
 
 /// Everything one completion run produced, kept or not: the language
@@ -74,28 +65,9 @@ impl Control for Until<'_> {
     }
 }
 
-/// Completes at the cursor described by `ctx`. `Ok(None)` means the model
-/// had nothing worth showing, or `cancel` fired.
-pub fn complete(
-    engine: &mut dyn Engine,
-    ctx: &CompletionContext,
-    options: &CompletionOptions,
-    cancel: &CancelToken,
-) -> Result<Option<Suggestion>, EngineError> {
-    let mut control = cancel.clone();
-    let outcome = complete_with(engine, ctx, options, &mut control)?;
-    if outcome.interrupted || cancel.is_cancelled() {
-        return Ok(None);
-    }
-    Ok(outcome.text.map(|text| Suggestion {
-        text,
-        mode: outcome.mode,
-        output: outcome.output,
-    }))
-}
-
-/// Like [`complete`], with a caller's [`Control`] consulted after every
-/// token (cancellation, supersession), and the whole outcome returned.
+/// Completes at the cursor described by `ctx`, with the caller's
+/// [`Control`] consulted after every token (cancellation, supersession).
+/// The outcome's `text` is `None` when the model had nothing worth showing.
 pub fn complete_with(
     engine: &mut dyn Engine,
     ctx: &CompletionContext,

@@ -47,6 +47,11 @@ pub struct OrtEngine {
     token_texts: Vec<String>,
     /// Positions of the in-place KV buffers, when the graph supports them.
     kv_capacity: Option<usize>,
+    /// A run over several tokens gives each row the logits a run over one
+    /// would (fp32 graphs), so prompt-lookup guesses change no token. fp16
+    /// kernels and dynamic int8 quantization (one activation scale over all
+    /// the rows of a run) round differently by batch size.
+    exact_rows: bool,
 }
 
 impl OrtEngine {
@@ -118,6 +123,10 @@ impl OrtEngine {
             PREFIX_CACHE_BYTES,
             bytes_per_token(&signature),
         );
+        let fp32 = std::iter::once(signature.logits_ty)
+            .chain(signature.kv.iter().map(|slot| slot.ty))
+            .all(|ty| ty == TensorElementType::Float32);
+        let exact_rows = fp32 && !info.quantized;
         tracing::info!(
             model = %info.path.display(),
             arch = %info.architecture,
@@ -137,6 +146,7 @@ impl OrtEngine {
             logits_width: None,
             token_texts: Vec::new(),
             kv_capacity,
+            exact_rows,
         })
     }
 
@@ -702,7 +712,8 @@ impl OrtEngine {
             }
             let room =
                 (max_new - generated).min(self.info.context_length.saturating_sub(cache.len() + 1));
-            let guesses = if request.sampling.is_greedy() && required.is_empty() {
+            let guesses = if request.sampling.is_greedy() && required.is_empty() && self.exact_rows
+            {
                 lookup(prompt, stream.tokens(), reach.min(room))
             } else {
                 &[]

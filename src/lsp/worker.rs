@@ -28,12 +28,8 @@ use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::ls_types::Uri;
 
 use crate::completion::{CompletionOptions, Outcome, complete_with};
-use crate::engine::{
-    CancelToken, Control, Device, Engine, EngineError, GenerateOutput, GenerateRequest,
-    SessionOptions,
-};
-use crate::model::{ModelInfo, Tokenizer};
-use crate::prompt::{CompletionContext, FimTokens};
+use crate::engine::{CancelToken, Engine, SessionOptions};
+use crate::prompt::CompletionContext;
 use crate::review::{Review, ReviewError, ReviewOptions, review};
 
 /// A completion to run.
@@ -362,7 +358,6 @@ impl Scheduler {
             loader,
             events,
             engine: None,
-            step_delay: debug_delay("NIB_TEST_STEP_DELAY_MS"),
         };
         std::thread::Builder::new()
             .name("nib-inference".into())
@@ -584,43 +579,17 @@ impl Inner {
     }
 }
 
-/// A delay from the environment, for tests that need slow loads or slow
-/// decoding on tiny models. Not a user setting.
-fn debug_delay(var: &str) -> Option<Duration> {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&ms| ms > 0)
-        .map(Duration::from_millis)
-}
-
 struct Worker {
     shared: Arc<Shared>,
     loader: Loader,
     events: mpsc::UnboundedSender<Event>,
     engine: Option<Box<dyn Engine>>,
-    step_delay: Option<Duration>,
 }
 
 enum Next {
     Load(LoadRequest),
     Job(Job),
     Review(ReviewJob, CancelToken),
-}
-
-/// The per-token check of a running job.
-struct JobControl {
-    cancel: CancelToken,
-    step_delay: Option<Duration>,
-}
-
-impl Control for JobControl {
-    fn keep_going(&mut self, _: &str) -> bool {
-        if let Some(d) = self.step_delay {
-            std::thread::sleep(d);
-        }
-        !self.cancel.is_cancelled()
-    }
 }
 
 impl Worker {
@@ -690,9 +659,6 @@ impl Worker {
             id: request.id,
             model: shown_model,
         });
-        if let Some(d) = debug_delay("NIB_TEST_LOAD_DELAY_MS") {
-            std::thread::sleep(d);
-        }
         let started = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| (self.loader)(&request)))
             .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the model panicked")));
@@ -752,10 +718,7 @@ impl Worker {
             let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
             return;
         };
-        let mut control = JobControl {
-            cancel: job.cancel.clone(),
-            step_delay: self.step_delay,
-        };
+        let mut control = job.cancel.clone();
         let started = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| {
             complete_with(engine.as_mut(), &job.ctx, &job.options, &mut control)
@@ -804,23 +767,18 @@ impl Worker {
     fn run_review(&mut self, job: ReviewJob, cancel: &CancelToken) {
         let shared = self.shared.clone();
         let stats = &shared.stats.reviews;
-        let step_delay = self.step_delay;
         let result = if job.reply.is_closed() {
             Err(ReviewError::Cancelled)
         } else if let Some(engine) = self.engine.as_mut() {
             let started = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(|| {
-                let path = job.path.as_deref();
-                match step_delay {
-                    Some(delay) => {
-                        let mut slowed = Slowed {
-                            engine: engine.as_mut(),
-                            delay,
-                        };
-                        review(&mut slowed, path, &job.text, &job.options, cancel)
-                    }
-                    None => review(engine.as_mut(), path, &job.text, &job.options, cancel),
-                }
+                review(
+                    engine.as_mut(),
+                    job.path.as_deref(),
+                    &job.text,
+                    &job.options,
+                    cancel,
+                )
             }));
             stats
                 .busy_us
@@ -897,47 +855,5 @@ impl Worker {
         inner.status.state = State::Error;
         inner.status.message =
             Some("the engine panicked; change a setting or restart to reload".into());
-    }
-}
-
-/// Slows every scoring call by the test step delay, as [`JobControl`] slows
-/// every decoded token, so that tests can act while a review runs.
-struct Slowed<'a> {
-    engine: &'a mut dyn Engine,
-    delay: Duration,
-}
-
-impl Engine for Slowed<'_> {
-    fn info(&self) -> &ModelInfo {
-        self.engine.info()
-    }
-
-    fn tokenizer(&self) -> &Tokenizer {
-        self.engine.tokenizer()
-    }
-
-    fn device(&self) -> Device {
-        self.engine.device()
-    }
-
-    fn fim(&self) -> Option<&FimTokens> {
-        self.engine.fim()
-    }
-
-    fn generate(
-        &mut self,
-        request: &GenerateRequest,
-        control: &mut dyn Control,
-    ) -> Result<GenerateOutput, EngineError> {
-        self.engine.generate(request, control)
-    }
-
-    fn score(
-        &mut self,
-        prompt: &[u32],
-        continuations: &[Vec<u32>],
-    ) -> Result<Vec<f64>, EngineError> {
-        std::thread::sleep(self.delay);
-        self.engine.score(prompt, continuations)
     }
 }

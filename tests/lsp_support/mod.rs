@@ -235,12 +235,6 @@ impl Lsp {
         }
     }
 
-    /// Reads whatever arrives during `d`.
-    pub fn drain_for(&mut self, d: Duration) {
-        let deadline = Instant::now() + d;
-        while self.pump(deadline).is_some() {}
-    }
-
     pub fn initialize(&mut self, capabilities: Value, options: Value) -> Value {
         let result = self.call(
             "initialize",
@@ -259,7 +253,10 @@ impl Lsp {
         self.call("nib/status", Value::Null)
     }
 
-    /// Polls `nib/status` until its state is `state`.
+    /// Waits until the model's state is `state`. Every load ends with a log
+    /// message ("... ready on ...", "cannot load the model"), sent after
+    /// the state changed, so between looks at `nib/status` this waits for
+    /// the server's next message rather than for time to pass.
     pub fn wait_state(&mut self, state: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
@@ -268,11 +265,10 @@ impl Lsp {
                 return status;
             }
             assert!(
-                Instant::now() < deadline,
+                self.pump(deadline).is_some(),
                 "state stayed {status} instead of {state}; stderr:\n{}",
                 self.stderr()
             );
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -316,21 +312,24 @@ impl Lsp {
         self.wait_exit(Duration::from_secs(5))
     }
 
+    /// Waits for the server to close its output, then for the process.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(message) => self.notifications.push(message),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "nib did not exit within {timeout:?}; stderr:\n{}",
+                        self.stderr()
+                    );
+                }
             }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "nib did not exit within {timeout:?}; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
+        self.child.wait().expect("wait for nib")
     }
 
     pub fn close_stdin(&mut self) {
