@@ -182,7 +182,7 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--source", type=pathlib.Path, default=ROOT / "src" / "engine" / "decode.rs")
+    p.add_argument("--source", type=pathlib.Path, default=ROOT / "src" / "engine" / "ort.rs")
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 

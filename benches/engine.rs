@@ -37,7 +37,7 @@ fn parse() -> Args {
         threads: None,
         device: DeviceRequest::Cpu,
         repeat: 5,
-        source: PathBuf::from("src/engine/decode.rs"),
+        source: PathBuf::from("src/engine/ort.rs"),
         copy_kv: false,
         lookahead: nib::engine::DEFAULT_LOOKAHEAD,
     };

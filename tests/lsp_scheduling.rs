@@ -421,3 +421,25 @@ async fn a_failing_engine_answers_empty_and_keeps_serving() {
     assert_eq!(status["stats"]["failed"], 1, "{status}");
     assert_eq!(client.shutdown_and_exit().await, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_background_review_gives_way_to_the_same_review_under_way() {
+    let (mut client, mut script) = ready("same review", client_caps(), every_site()).await;
+    let review_id = review_running(&mut client, &mut script).await;
+    // A save of the unchanged document asks for the same review again.
+    client
+        .notify("textDocument/didSave", json!({"textDocument": {"uri": PY}}))
+        .await;
+    let review = client.status().await["review"].clone();
+    assert_eq!(review["superseded"], 2, "the save's review: {review}");
+    assert_eq!(review["queued"], 0, "{review}");
+    script.act(Action::Scores {
+        written: 0.0,
+        others: 0.0,
+    });
+    script.score(11, 0.0, 0.0).await;
+    let review = client.response(review_id).await;
+    assert_eq!(review["result"]["state"], "published", "{review}");
+    assert_eq!(review["result"]["findings"], 12, "{review}");
+    assert_eq!(client.shutdown_and_exit().await, 0);
+}

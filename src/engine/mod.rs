@@ -8,9 +8,12 @@
 //! file positions. It does blocking work and is driven from a dedicated
 //! thread, never from an async task.
 
-mod decode;
+mod generate;
 mod kv_cache;
+mod lookup;
+mod ort;
 pub mod sampling;
+mod score;
 mod session;
 mod signature;
 
@@ -20,7 +23,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use self::decode::OrtEngine;
+pub use self::ort::OrtEngine;
 pub use self::sampling::SamplingParams;
 pub use self::session::{Device, DeviceRequest, SessionOptions};
 pub use self::signature::SignatureError;
@@ -192,7 +195,7 @@ pub enum EngineError {
     /// Not a `#[source]`: the message already carries it, and chained
     /// reports would print it twice.
     #[error("ONNX Runtime failed: {0}")]
-    Ort(ort::Error),
+    Ort(::ort::Error),
     #[error(
         "the prompt has {prompt} tokens but the model's context window holds {context}; \
          shorten the prompt or lower --max-tokens"
@@ -208,8 +211,8 @@ pub enum EngineError {
     CudaUnavailable(String),
 }
 
-impl From<ort::Error> for EngineError {
-    fn from(e: ort::Error) -> Self {
+impl From<::ort::Error> for EngineError {
+    fn from(e: ::ort::Error) -> Self {
         Self::Ort(e)
     }
 }

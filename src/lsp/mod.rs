@@ -4,12 +4,15 @@
 //! same suggestion.
 //!
 //! Data flow: the async handlers ([`server`]) keep documents
-//! ([`crate::documents`]) and settings ([`config`]), cut the context around
-//! the cursor ([`context`]), and hand a job to the inference worker
+//! ([`crate::documents`]) and settings ([`config`]) in one shared state
+//! ([`state`]); completion requests ([`completion`]) cut the context around
+//! the cursor ([`context`]) and hand a job to the inference worker
 //! ([`worker`]), a dedicated thread that owns the engine. Newer requests and
 //! edits supersede older jobs; dropped requests cancel theirs. Reviews of
-//! whole documents go to the same worker at a lower priority, and
-//! [`review`] turns their findings into diagnostics and quick fixes.
+//! whole documents ([`review`]) go to the same worker at a lower priority,
+//! and [`diagnostics`] turns their findings into diagnostics and quick
+//! fixes. [`capabilities`] negotiates with the client; [`progress`] reports
+//! model loads.
 //!
 //! Custom protocol:
 //! - request `nib/status` (no params) →
@@ -39,10 +42,15 @@
 //! Privacy: the server opens no network connection; it reads stdin, writes
 //! stdout (protocol) and stderr (logs), and reads model files.
 
+mod capabilities;
+mod completion;
 pub mod config;
 pub mod context;
+mod diagnostics;
+mod progress;
 mod review;
 mod server;
+mod state;
 pub mod worker;
 
 use std::path::PathBuf;

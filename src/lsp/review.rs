@@ -1,388 +1,222 @@
-//! Review findings in the protocol's terms: diagnostics, their quick fixes,
-//! and the file a document is reviewed as.
+//! Review in the server: reviews started on open, save, model load,
+//! settings changes and the `nib.reviewFile` command, handed to the worker
+//! at a lower priority than completions, and their findings published as
+//! diagnostics ([`super::diagnostics`] turns them into protocol terms).
 //!
-//! Architecture invariant: `review/` speaks byte offsets into the text it
-//! was given; this module is the only place where they become positions in
-//! the negotiated encoding, and where positions from a client are checked
-//! against the text before an edit is offered.
+//! Architecture invariant: findings are published only for the document
+//! version that was reviewed, and only while review is on; a review that
+//! an edit overtook publishes nothing.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use ropey::Rope;
-use serde::{Deserialize, Serialize};
-use tower_lsp_server::ls_types::{
-    CodeAction, CodeActionKind, CodeActionOrCommand, Diagnostic, DiagnosticSeverity,
-    DocumentChanges, NumberOrString, OneOf, OptionalVersionedTextDocumentIdentifier, Range,
-    TextDocumentEdit, TextEdit, Uri, WorkspaceEdit,
-};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::ls_types::Uri;
 
-use crate::documents::{
-    PositionEncoding, Snapshot, byte_to_char, char_to_position, position_to_char,
-};
-use crate::review::Finding;
+use super::diagnostics::{self, Published};
+use super::state::{Shared, lock};
+use super::worker::{JobResult, ReviewJob, Scheduler, Skip};
+use crate::documents::{PositionEncoding, Snapshot};
+use crate::review::Review;
 
-/// The command that reviews one open document; its argument is the
-/// document's URI (a string, or an object with a `uri`). Without one it
-/// reviews the document opened or edited last (Helix sends no arguments).
-pub const REVIEW_COMMAND: &str = "nib.reviewFile";
-
-/// The `source` of nib's diagnostics.
-pub const SOURCE: &str = "nib";
-
-/// A diagnostic's `data`: the fix, and the text it replaces (an edit is
-/// offered only while the diagnostic's range still holds `original`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FixData {
-    pub rule: String,
-    pub original: String,
-    pub replacement: String,
-    pub confidence: f64,
-}
-
-/// The diagnostics published for one document.
-#[derive(Debug, Clone)]
-pub struct Published {
-    /// The review that produced them: a later one replaces them.
+/// A review handed to the worker, waiting for its answer.
+pub struct PendingReview {
     pub seq: u64,
-    /// The document version they were computed on.
-    pub version: i32,
-    pub diagnostics: Vec<Diagnostic>,
+    snapshot: Snapshot,
+    encoding: PositionEncoding,
+    answer: oneshot::Receiver<JobResult<Review>>,
 }
 
-/// A finding as a diagnostic on `text` (the rope of the reviewed text).
-pub fn diagnostic(finding: &Finding, text: &Rope, encoding: PositionEncoding) -> Diagnostic {
-    let start = byte_to_char(text, finding.start);
-    let end = byte_to_char(text, finding.end.max(finding.start));
-    let data = FixData {
-        rule: finding.rule.clone(),
-        original: finding.original.clone(),
-        replacement: finding.replacement.clone(),
-        confidence: finding.confidence,
-    };
-    Diagnostic {
-        range: Range::new(
-            char_to_position(text, start, encoding),
-            char_to_position(text, end, encoding),
-        ),
-        severity: Some(DiagnosticSeverity::WARNING),
-        code: Some(NumberOrString::String(finding.rule.clone())),
-        source: Some(SOURCE.to_owned()),
-        message: finding.message.clone(),
-        data: serde_json::to_value(data).ok(),
-        ..Diagnostic::default()
-    }
-}
-
-/// The file a document is reviewed as: its path (relative to the
-/// workspace when inside it) when that has an extension, else a name made
-/// from its language id, so that unsaved buffers get their language's rules.
-pub fn review_path(display_path: &str, language: &str) -> Option<PathBuf> {
-    let path = Path::new(display_path);
-    if path.extension().is_some() {
-        return Some(path.to_path_buf());
-    }
-    let extension = match language {
-        "python" => "py",
-        "rust" => "rs",
-        "javascript" => "js",
-        "javascriptreact" => "jsx",
-        "typescript" => "ts",
-        "typescriptreact" => "tsx",
-        "go" => "go",
-        "c" => "c",
-        "cpp" => "cpp",
-        "java" => "java",
-        "kotlin" => "kt",
-        "csharp" => "cs",
-        "swift" => "swift",
-        _ => return None,
-    };
-    Some(PathBuf::from(format!("untitled.{extension}")))
-}
-
-/// What a `nib.reviewFile` call's arguments name.
-#[derive(Debug, PartialEq)]
-pub enum CommandTarget {
-    Uri(Uri),
-    /// No argument: the document touched last.
-    Latest,
-    Invalid,
-}
-
-pub fn command_target(arguments: &[serde_json::Value]) -> CommandTarget {
-    let Some(argument) = arguments.first() else {
-        return CommandTarget::Latest;
-    };
-    argument
-        .as_str()
-        .or_else(|| argument.get("uri").and_then(|u| u.as_str()))
-        .and_then(|text| text.parse().ok())
-        .map_or(CommandTarget::Invalid, CommandTarget::Uri)
-}
-
-/// What a code action request asks about.
-pub struct ActionRequest<'a> {
+/// Stops a review when the request waiting for it is dropped.
+pub struct CancelReviewOnDrop<'a> {
+    pub scheduler: &'a Scheduler,
     pub uri: &'a Uri,
-    pub range: Range,
-    /// The diagnostics the client sent in the request's context.
-    pub diagnostics: &'a [Diagnostic],
-    /// The client limits the kinds it wants (`context.only`).
-    pub only: Option<&'a [CodeActionKind]>,
-    /// The client accepts versioned edits (`documentChanges`).
-    pub versioned: bool,
+    pub seq: u64,
 }
 
-/// Quick fixes for nib's diagnostics: those the client sent, and those
-/// published for this version of the document that touch the range (some
-/// clients send no diagnostics with the request). An edit is offered only
-/// where the document still holds the text the finding was about.
-pub fn code_actions(
-    request: &ActionRequest<'_>,
-    doc: &Snapshot,
-    encoding: PositionEncoding,
-    published: Option<&Published>,
-) -> Vec<CodeActionOrCommand> {
-    let wants_quickfix = request.only.is_none_or(|kinds| {
-        kinds.iter().any(|k| {
-            k.as_str().is_empty() || CodeActionKind::QUICKFIX.as_str().starts_with(k.as_str())
+impl Drop for CancelReviewOnDrop<'_> {
+    fn drop(&mut self) {
+        self.scheduler.cancel_review(self.uri, self.seq);
+    }
+}
+
+/// LSP's `RequestFailed`: the request was valid but could not be served.
+const REQUEST_FAILED: i64 = -32803;
+
+/// An error answer that is not the client's fault nor a crash: review is
+/// off, or no model is loaded.
+fn request_error(message: &str) -> Error {
+    Error {
+        code: ErrorCode::ServerError(REQUEST_FAILED),
+        message: message.to_owned().into(),
+        data: None,
+    }
+}
+
+impl Shared {
+    /// Hands a review of the open document `uri` to the worker, or says
+    /// why it cannot run. A `background` review gives way to one of the
+    /// same text and settings already under way.
+    pub fn start_review(&self, uri: &Uri, background: bool) -> Result<PendingReview> {
+        let settings = lock(&self.config).review.clone();
+        if !settings.enable {
+            return Err(request_error(
+                "nib: review is off (the `review.enable` setting)",
+            ));
+        }
+        let Some(snapshot) = lock(&self.docs).snapshot(uri) else {
+            return Err(Error::invalid_params(format!(
+                "{} is not an open document",
+                uri.as_str()
+            )));
+        };
+        if !self.scheduler.is_ready() {
+            return Err(request_error("nib: the model is not loaded"));
+        }
+        let seq = self.next_review.fetch_add(1, Ordering::Relaxed);
+        let encoding = lock(&self.session).encoding;
+        let shown = self.display_path(uri);
+        let (reply, answer) = oneshot::channel();
+        self.scheduler.review(ReviewJob {
+            uri: uri.clone(),
+            seq,
+            path: diagnostics::review_path(&shown, &snapshot.language),
+            text: snapshot.text.to_string(),
+            options: settings.options(),
+            background,
+            reply,
+        });
+        Ok(PendingReview {
+            seq,
+            snapshot,
+            encoding,
+            answer,
         })
-    });
-    if !wants_quickfix {
-        return Vec::new();
     }
-    let ours = |d: &&Diagnostic| d.source.as_deref() == Some(SOURCE);
-    let mut candidates: Vec<&Diagnostic> = request.diagnostics.iter().filter(ours).collect();
-    if let Some(p) = published.filter(|p| p.version == doc.version) {
-        for d in p.diagnostics.iter().filter(ours) {
-            let touches = d.range.start <= request.range.end && request.range.start <= d.range.end;
-            let known = candidates
-                .iter()
-                .any(|c| c.range == d.range && c.data == d.data);
-            if touches && !known {
-                candidates.push(d);
+
+    /// A review the client did not ask for, when review is on and the
+    /// model ready. It finishes in a task of its own, so that the handler
+    /// that started it is done at once; failures only go to the log.
+    pub fn review_in_background(self: &Arc<Self>, uri: &Uri) {
+        if !lock(&self.config).review.enable || !self.scheduler.is_ready() {
+            return;
+        }
+        match self.start_review(uri, true) {
+            Ok(pending) => {
+                let shared = self.clone();
+                tokio::spawn(async move {
+                    let uri = pending.snapshot.uri.clone();
+                    match shared.finish_review(pending).await {
+                        Ok(outcome) => tracing::debug!(uri = uri.as_str(), %outcome, "review"),
+                        Err(e) => {
+                            tracing::debug!(uri = uri.as_str(), error = %e.message, "no review")
+                        }
+                    }
+                });
             }
+            Err(e) => tracing::debug!(uri = uri.as_str(), error = %e.message, "no review"),
         }
     }
-    candidates
-        .into_iter()
-        .filter_map(|d| quick_fix(request, doc, encoding, d))
-        .map(CodeActionOrCommand::CodeAction)
-        .collect()
-}
 
-fn quick_fix(
-    request: &ActionRequest<'_>,
-    doc: &Snapshot,
-    encoding: PositionEncoding,
-    diagnostic: &Diagnostic,
-) -> Option<CodeAction> {
-    let fix: FixData = serde_json::from_value(diagnostic.data.clone()?).ok()?;
-    let start = position_to_char(&doc.text, diagnostic.range.start, encoding);
-    let end = position_to_char(&doc.text, diagnostic.range.end, encoding);
-    if start > end || doc.text.slice(start..end) != fix.original.as_str() {
-        // The text moved on since the review: no edit rather than a wrong one.
-        return None;
+    /// Reviews every open document in the background: a model was loaded
+    /// (documents opened while it loaded were not reviewed, and a new model
+    /// may find other things), or the review settings changed.
+    pub fn review_all_in_background(self: &Arc<Self>) {
+        let uris = lock(&self.docs).uris();
+        for uri in &uris {
+            self.review_in_background(uri);
+        }
     }
-    let edit = TextEdit {
-        range: diagnostic.range,
-        new_text: fix.replacement.clone(),
-    };
-    let edit = if request.versioned {
-        WorkspaceEdit {
-            document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
-                text_document: OptionalVersionedTextDocumentIdentifier {
-                    uri: request.uri.clone(),
-                    version: Some(doc.version),
+
+    /// Waits for the review and publishes its findings as diagnostics,
+    /// unless the document changed (or review was turned off) meanwhile.
+    /// Answers how it ended, for `nib.reviewFile`.
+    pub async fn finish_review(&self, pending: PendingReview) -> Result<Value> {
+        let PendingReview {
+            seq,
+            snapshot,
+            encoding,
+            answer,
+        } = pending;
+        let uri = &snapshot.uri;
+        let review = match answer.await {
+            Ok(JobResult::Done(review)) => review,
+            Ok(JobResult::Skipped(Skip::NotReady)) => {
+                return Err(request_error("nib: the model is not loaded"));
+            }
+            Ok(JobResult::Skipped(Skip::Superseded)) => return Ok(json!({"state": "superseded"})),
+            Ok(JobResult::Skipped(Skip::Cancelled)) | Err(_) => {
+                return Ok(json!({"state": "cancelled"}));
+            }
+            Ok(JobResult::Failed(message)) => {
+                return Err(Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("nib: the review failed: {message}").into(),
+                    data: None,
+                });
+            }
+        };
+        let summary = json!({
+            "version": snapshot.version,
+            "findings": review.findings.len(),
+            "sites": review.sites,
+            "scored": review.scored,
+        });
+        let state = |s: &str| {
+            let mut v = summary.clone();
+            v["state"] = s.into();
+            v
+        };
+        let current = lock(&self.docs).version(uri);
+        if current != Some(snapshot.version) || !lock(&self.config).review.enable {
+            return Ok(state("stale"));
+        }
+        let found: Vec<_> = review
+            .findings
+            .iter()
+            .map(|f| diagnostics::diagnostic(f, &snapshot.text, encoding))
+            .collect();
+        {
+            let mut published = lock(&self.published);
+            if published.get(uri).is_some_and(|p| p.seq > seq) {
+                return Ok(state("superseded"));
+            }
+            published.insert(
+                uri.clone(),
+                Published {
+                    seq,
+                    version: snapshot.version,
+                    diagnostics: found.clone(),
                 },
-                edits: vec![OneOf::Left(edit)],
-            }])),
-            ..WorkspaceEdit::default()
+            );
         }
-    } else {
-        WorkspaceEdit {
-            changes: Some(HashMap::from([(request.uri.clone(), vec![edit])])),
-            ..WorkspaceEdit::default()
-        }
-    };
-    Some(CodeAction {
-        title: format!("nib: replace `{}` with `{}`", fix.original, fix.replacement),
-        kind: Some(CodeActionKind::QUICKFIX),
-        diagnostics: Some(vec![diagnostic.clone()]),
-        edit: Some(edit),
-        is_preferred: Some(true),
-        ..CodeAction::default()
-    })
-}
+        self.scheduler
+            .stats()
+            .reviews
+            .findings
+            .fetch_add(found.len() as u64, Ordering::Relaxed);
+        self.client
+            .publish_diagnostics(uri.clone(), found, Some(snapshot.version))
+            .await;
+        Ok(state("published"))
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tower_lsp_server::ls_types::Position;
-
-    fn finding(text: &str, original: &str, replacement: &str) -> Finding {
-        let start = text.find(original).expect("original in text");
-        Finding {
-            rule: "identity".into(),
-            message: format!("`{original}` where `{replacement}` fits better"),
-            confidence: 0.9,
-            start,
-            end: start + original.len(),
-            original: original.into(),
-            replacement: replacement.into(),
+    /// Removes nib's diagnostics from `uri`, if it has any.
+    pub async fn clear_diagnostics(&self, uri: &Uri) {
+        if lock(&self.published).remove(uri).is_some() {
+            self.client
+                .publish_diagnostics(uri.clone(), Vec::new(), None)
+                .await;
         }
     }
 
-    fn snapshot(text: &str, version: i32) -> Snapshot {
-        Snapshot {
-            uri: uri(),
-            text: Rope::from_str(text),
-            version,
-            language: "python".into(),
+    /// Removes every document's diagnostics (review was turned off).
+    pub async fn clear_all_diagnostics(&self) {
+        let uris: Vec<Uri> = lock(&self.published).keys().cloned().collect();
+        for uri in uris {
+            self.clear_diagnostics(&uri).await;
         }
-    }
-
-    fn uri() -> Uri {
-        "file:///p/a.py".parse().expect("uri")
-    }
-
-    const TEXT: &str = "s = \"😀中\"; x == None\n";
-
-    #[test]
-    fn ranges_count_the_negotiated_units() {
-        let rope = Rope::from_str(TEXT);
-        let f = finding(TEXT, "==", "is");
-        // Before `==`: `s = "` (5), the emoji (4 bytes, 2 UTF-16 units), 中
-        // (3 bytes, 1 unit), `"; x ` (5).
-        let utf8 = diagnostic(&f, &rope, PositionEncoding::Utf8);
-        assert_eq!(
-            utf8.range,
-            Range::new(Position::new(0, 17), Position::new(0, 19))
-        );
-        let utf16 = diagnostic(&f, &rope, PositionEncoding::Utf16);
-        assert_eq!(
-            utf16.range,
-            Range::new(Position::new(0, 13), Position::new(0, 15))
-        );
-        assert_eq!(utf16.source.as_deref(), Some(SOURCE));
-        assert_eq!(utf16.code, Some(NumberOrString::String("identity".into())));
-        // Offsets past the end or inside a character never panic.
-        let mut odd = f.clone();
-        odd.start = 6;
-        odd.end = usize::MAX;
-        let d = diagnostic(&odd, &rope, PositionEncoding::Utf16);
-        assert_eq!(d.range.start, Position::new(0, 5));
-        assert_eq!(d.range.end, Position::new(1, 0));
-    }
-
-    #[test]
-    fn a_fix_is_offered_only_where_the_text_still_holds_the_original() {
-        let rope = Rope::from_str(TEXT);
-        let d = diagnostic(&finding(TEXT, "==", "is"), &rope, PositionEncoding::Utf16);
-        let request = ActionRequest {
-            uri: &uri(),
-            range: d.range,
-            diagnostics: std::slice::from_ref(&d),
-            only: None,
-            versioned: true,
-        };
-        let actions = code_actions(&request, &snapshot(TEXT, 3), PositionEncoding::Utf16, None);
-        assert_eq!(actions.len(), 1);
-        let CodeActionOrCommand::CodeAction(action) = &actions[0] else {
-            panic!("a code action expected");
-        };
-        assert_eq!(action.title, "nib: replace `==` with `is`");
-        assert_eq!(action.is_preferred, Some(true));
-        let Some(DocumentChanges::Edits(edits)) = action
-            .edit
-            .as_ref()
-            .and_then(|e| e.document_changes.clone())
-        else {
-            panic!("a versioned edit expected");
-        };
-        assert_eq!(edits[0].text_document.version, Some(3));
-        // After an edit that moved the text, nothing is offered.
-        let moved = snapshot(&format!("#{TEXT}"), 4);
-        assert!(code_actions(&request, &moved, PositionEncoding::Utf16, None).is_empty());
-        // Other kinds only: nothing.
-        let only = [CodeActionKind::REFACTOR];
-        let refactor = ActionRequest {
-            only: Some(&only),
-            ..request
-        };
-        assert!(
-            code_actions(&refactor, &snapshot(TEXT, 3), PositionEncoding::Utf16, None).is_empty()
-        );
-    }
-
-    #[test]
-    fn published_findings_answer_requests_without_diagnostics() {
-        let rope = Rope::from_str(TEXT);
-        let d = diagnostic(&finding(TEXT, "==", "is"), &rope, PositionEncoding::Utf8);
-        let published = Published {
-            seq: 1,
-            version: 2,
-            diagnostics: vec![d.clone()],
-        };
-        let cursor = Range::new(d.range.start, d.range.start);
-        let request = ActionRequest {
-            uri: &uri(),
-            range: cursor,
-            diagnostics: &[],
-            only: None,
-            versioned: false,
-        };
-        let doc = snapshot(TEXT, 2);
-        let actions = code_actions(&request, &doc, PositionEncoding::Utf8, Some(&published));
-        assert_eq!(actions.len(), 1);
-        // Sent and published: offered once.
-        let both = ActionRequest {
-            diagnostics: std::slice::from_ref(&d),
-            ..request
-        };
-        assert_eq!(
-            code_actions(&both, &doc, PositionEncoding::Utf8, Some(&published)).len(),
-            1
-        );
-        // Published for another version, or away from the range: not used.
-        let newer = snapshot(TEXT, 3);
-        assert!(
-            code_actions(&request, &newer, PositionEncoding::Utf8, Some(&published)).is_empty()
-        );
-        let elsewhere = ActionRequest {
-            range: Range::new(Position::new(0, 0), Position::new(0, 1)),
-            diagnostics: &[],
-            ..request
-        };
-        assert!(
-            code_actions(&elsewhere, &doc, PositionEncoding::Utf8, Some(&published)).is_empty()
-        );
-    }
-
-    #[test]
-    fn review_paths_and_command_arguments() {
-        assert_eq!(
-            review_path("src/a.rs", "rust"),
-            Some(PathBuf::from("src/a.rs"))
-        );
-        assert_eq!(
-            review_path("untitled:Untitled-1", "python"),
-            Some(PathBuf::from("untitled.py"))
-        );
-        assert_eq!(review_path("notes", "markdown"), None);
-        let u = "file:///p/a.py";
-        let target = |v: &[serde_json::Value]| command_target(v);
-        assert_eq!(target(&[serde_json::json!(u)]), CommandTarget::Uri(uri()));
-        assert_eq!(
-            target(&[serde_json::json!({ "uri": u })]),
-            CommandTarget::Uri(uri())
-        );
-        assert_eq!(target(&[]), CommandTarget::Latest);
-        assert_eq!(target(&[serde_json::json!(3)]), CommandTarget::Invalid);
-        assert_eq!(
-            target(&[serde_json::json!("not a uri")]),
-            CommandTarget::Invalid
-        );
     }
 }

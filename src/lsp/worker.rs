@@ -53,7 +53,25 @@ pub struct ReviewJob {
     pub path: Option<PathBuf>,
     pub text: String,
     pub options: ReviewOptions,
+    /// Not asked for by the client (open, save, model load, settings): it
+    /// gives way to a review of the same text and options already queued
+    /// or running, whose findings would be the same.
+    pub background: bool,
     pub reply: oneshot::Sender<JobResult<Review>>,
+}
+
+impl ReviewJob {
+    /// What the review's findings depend on besides the model.
+    fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.path.hash(&mut h);
+        self.text.hash(&mut h);
+        self.options.min_confidence.to_bits().hash(&mut h);
+        self.options.max_sites.hash(&mut h);
+        self.options.prompt_tokens.hash(&mut h);
+        h.finish()
+    }
 }
 
 /// Why a job produced no suggestion without failing.
@@ -277,6 +295,8 @@ struct Running {
     seq: u64,
     cancel: CancelToken,
     kind: RunKind,
+    /// A review's [`ReviewJob::fingerprint`].
+    fingerprint: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -479,6 +499,25 @@ impl Scheduler {
             let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
             return;
         }
+        if job.background {
+            let fingerprint = job.fingerprint();
+            let running_same = inner.running.as_ref().is_some_and(|r| {
+                r.kind != RunKind::Completion
+                    && r.uri == job.uri
+                    && r.fingerprint == fingerprint
+                    && !r.cancel.is_cancelled()
+            });
+            let queued_same = inner
+                .reviews
+                .iter()
+                .any(|j| j.uri == job.uri && j.fingerprint() == fingerprint);
+            if running_same || queued_same {
+                drop(inner);
+                Stats::bump(&stats.superseded);
+                let _ = job.reply.send(JobResult::Skipped(Skip::Superseded));
+                return;
+            }
+        }
         if let Some(running) = &mut inner.running
             && running.kind != RunKind::Completion
             && running.uri == job.uri
@@ -617,6 +656,7 @@ impl Worker {
                             seq: job.seq,
                             cancel: job.cancel.clone(),
                             kind: RunKind::Completion,
+                            fingerprint: 0,
                         });
                         break Next::Job(job);
                     }
@@ -627,6 +667,7 @@ impl Worker {
                             seq: job.seq,
                             cancel: cancel.clone(),
                             kind: RunKind::Review { requeue: false },
+                            fingerprint: job.fingerprint(),
                         });
                         break Next::Review(job, cancel);
                     }
