@@ -7,6 +7,8 @@
 //!     [--new-tokens 128] [--threads 2] [--device cpu] [--repeat 5] [--source FILE]
 //!     [--copy-kv]   (copy keys and values each step instead of in place)
 //!     [--lookahead N]  (tokens guessed ahead by prompt lookup; 0 = off)
+// Its report is its output, on stdout.
+#![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
 use std::time::Instant;

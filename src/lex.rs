@@ -4,8 +4,10 @@
 
 use std::ops::Range;
 
-/// A family of languages that share comment and quote rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A family of languages that share comment and quote rules (named as in
+/// `languages.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Lang {
     /// `#` starts a comment (Python, shell, Ruby, TOML, YAML); Python's
     /// triple quotes make multi-line strings.
@@ -19,18 +21,10 @@ pub enum Lang {
 }
 
 impl Lang {
-    /// Guesses from a file name's extension.
+    /// The family of a file name's language (C-like when unknown).
     pub fn from_path(path: Option<&str>) -> Self {
-        let ext = path
-            .and_then(|p| p.rsplit_once('.'))
-            .map(|(_, e)| e.to_ascii_lowercase());
-        match ext.as_deref() {
-            Some("py" | "pyi" | "sh" | "bash" | "rb" | "toml" | "yaml" | "yml" | "r" | "pl") => {
-                Self::Hash
-            }
-            Some("rs") => Self::Rust,
-            _ => Self::CLike,
-        }
+        path.and_then(crate::languages::by_path)
+            .map_or(Self::CLike, |l| l.lexer)
     }
 }
 

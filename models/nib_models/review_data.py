@@ -50,6 +50,7 @@ from .fim import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, split_points
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBSTITUTIONS = REPO_ROOT / "src" / "review" / "substitutions.json"
+LANGUAGES = REPO_ROOT / "src" / "languages.json"
 
 
 # --------------------------------------------------------------------------- rules
@@ -75,10 +76,16 @@ class LangRules:
         return sorted(self.alternatives, key=len, reverse=True)
 
 
-def load_rules(path=None) -> dict[str, LangRules]:
-    """Language name -> rules, from substitutions.json (default: the repository's)."""
+def load_rules(path=None, languages=None) -> dict[str, LangRules]:
+    """Rule set name -> rules, from substitutions.json, with the extensions that
+    src/languages.json gives each rule set (defaults: the repository's files)."""
     d = json.loads(Path(path or SUBSTITUTIONS).read_text())
-    return {name: LangRules(name, spec["extensions"], spec["groups"]) for name, spec in d["languages"].items()}
+    table = json.loads(Path(languages or LANGUAGES).read_text())["languages"]
+    extensions = {name: [] for name in d["languages"]}
+    for lang in table:
+        if lang.get("review") in extensions:
+            extensions[lang["review"]].extend(lang["extensions"])
+    return {name: LangRules(name, extensions[name], spec["groups"]) for name, spec in d["languages"].items()}
 
 
 def rules_for_path(rules: dict[str, LangRules], path) -> LangRules | None:

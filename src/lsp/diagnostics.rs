@@ -83,22 +83,7 @@ pub fn review_path(display_path: &str, language: &str) -> Option<PathBuf> {
     if path.extension().is_some() {
         return Some(path.to_path_buf());
     }
-    let extension = match language {
-        "python" => "py",
-        "rust" => "rs",
-        "javascript" => "js",
-        "javascriptreact" => "jsx",
-        "typescript" => "ts",
-        "typescriptreact" => "tsx",
-        "go" => "go",
-        "c" => "c",
-        "cpp" => "cpp",
-        "java" => "java",
-        "kotlin" => "kt",
-        "csharp" => "cs",
-        "swift" => "swift",
-        _ => return None,
-    };
+    let extension = crate::languages::by_id(language)?.extensions.first()?;
     Some(PathBuf::from(format!("untitled.{extension}")))
 }
 

@@ -17,7 +17,6 @@ struct File {
 
 #[derive(Debug, Deserialize)]
 struct LanguageSpec {
-    extensions: Vec<String>,
     groups: Vec<Group>,
 }
 
@@ -28,11 +27,11 @@ struct Group {
     members: Vec<String>,
 }
 
-/// One language's rules, ready for matching.
+/// One rule set's rules, ready for matching.
 #[derive(Debug)]
 pub struct Language {
     pub name: String,
-    extensions: Vec<String>,
+    /// The lexer of the languages that use this rule set (`languages.json`).
     lang: Lang,
     groups: Vec<Group>,
     /// Word members (`is`, `not in`, `True`) split into words, most words first.
@@ -73,11 +72,10 @@ static LANGUAGES: LazyLock<Vec<Language>> = LazyLock::new(|| {
         .languages
         .into_iter()
         .map(|(name, spec)| {
-            let lang = match name.as_str() {
-                "python" => Lang::Hash,
-                "rust" => Lang::Rust,
-                _ => Lang::CLike,
-            };
+            let lang = crate::languages::all()
+                .iter()
+                .find(|l| l.review.as_deref() == Some(name.as_str()))
+                .map_or(Lang::CLike, |l| l.lexer);
             let mut words: Vec<Vec<String>> = spec
                 .groups
                 .iter()
@@ -89,7 +87,6 @@ static LANGUAGES: LazyLock<Vec<Language>> = LazyLock::new(|| {
             words.dedup();
             Language {
                 name,
-                extensions: spec.extensions,
                 lang,
                 groups: spec.groups,
                 words,
@@ -102,8 +99,10 @@ static LANGUAGES: LazyLock<Vec<Language>> = LazyLock::new(|| {
 
 /// The rules for a file, by its extension; `None` for languages without any.
 pub fn language_of(path: &Path) -> Option<&'static Language> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    LANGUAGES.iter().find(|l| l.extensions.contains(&ext))
+    let rules = crate::languages::by_path(path.to_str()?)?
+        .review
+        .as_deref()?;
+    LANGUAGES.iter().find(|l| l.name == rules)
 }
 
 /// Whether whitespace (or the text's edge) stands on both sides of a range.
@@ -264,14 +263,28 @@ mod tests {
     fn substitutions_parse_and_every_language_has_groups() {
         assert!(LANGUAGES.len() >= 3);
         for l in LANGUAGES.iter() {
-            assert!(
-                !l.groups.is_empty() && !l.extensions.is_empty(),
-                "{}",
-                l.name
-            );
+            assert!(!l.groups.is_empty(), "{}", l.name);
             for g in &l.groups {
                 assert!(g.members.len() >= 2, "{} {}", l.name, g.rule);
             }
+        }
+        // Every rule set languages.json names exists, every rule set is
+        // used, and the languages sharing one share a lexer.
+        for language in crate::languages::all() {
+            if let Some(rules) = &language.review {
+                let set = LANGUAGES.iter().find(|l| &l.name == rules);
+                assert!(set.is_some(), "{}: no rule set {rules}", language.id);
+                assert_eq!(set.map(|s| s.lang), Some(language.lexer), "{}", language.id);
+            }
+        }
+        for set in LANGUAGES.iter() {
+            assert!(
+                crate::languages::all()
+                    .iter()
+                    .any(|l| l.review.as_deref() == Some(set.name.as_str())),
+                "no language uses the {} rules",
+                set.name
+            );
         }
         assert_eq!(
             language_of(Path::new("a/b.PY")).map(|l| l.lang),

@@ -13,7 +13,7 @@ M.defaults = {
   filetypes = {
     "python", "rust", "javascript", "javascriptreact", "typescript", "typescriptreact",
     "go", "c", "cpp", "java", "lua", "sh", "ruby", "php", "cs", "kotlin", "swift", "scala",
-    "zig", "html", "css", "json", "yaml", "toml", "sql",
+    "zig", "html", "css", "json", "yaml", "toml", "sql", "r", "perl",
   },
   root_markers = { ".git" },
   -- Settings mirrored to the server.
