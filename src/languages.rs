@@ -55,9 +55,7 @@ pub fn by_path(path: &str) -> Option<&'static Language> {
     let name = path.rsplit(['/', '\\']).next()?;
     let (_, ext) = name.rsplit_once('.')?;
     let ext = ext.to_ascii_lowercase();
-    LANGUAGES
-        .iter()
-        .find(|l| l.extensions.iter().any(|e| *e == ext))
+    LANGUAGES.iter().find(|l| l.extensions.contains(&ext))
 }
 
 #[cfg(test)]
