@@ -48,6 +48,8 @@ step "system packages"
 need_apt=()
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+# tests/security.rs traces nib's system calls (no socket, nothing opened from the workspace).
+[[ -x /usr/bin/strace ]] || need_apt+=(strace)
 if [[ ${#need_apt[@]} -gt 0 ]]; then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing Debian packages (install them as root): ${need_apt[*]}" >&2; exit 2

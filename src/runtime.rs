@@ -183,11 +183,11 @@ fn library_in(path: &Path) -> Option<PathBuf> {
 /// the active virtual environment, then user and system site-packages.
 fn python_package_dirs() -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
-    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
-        roots.push(PathBuf::from(venv).join("lib"));
+    if let Some(venv) = absolute_env_dir("VIRTUAL_ENV") {
+        roots.push(venv.join("lib"));
     }
-    if let Some(home) = std::env::var_os("HOME") {
-        roots.push(PathBuf::from(home).join(".local/lib"));
+    if let Some(home) = absolute_env_dir("HOME") {
+        roots.push(home.join(".local/lib"));
     }
     roots.extend(["/usr/local/lib", "/usr/lib"].map(PathBuf::from));
     let mut out = Vec::new();
@@ -222,18 +222,69 @@ fn python_package_dirs() -> Vec<PathBuf> {
 }
 
 /// Asks `python3` where its `onnxruntime` package lives.
+///
+/// Security: nib runs in workspaces it does not trust (`nib check` on a
+/// pull request, an editor opened on a checkout). Python puts the current
+/// folder first on its import path, and a relative `PATH` entry would find
+/// a `python3` of the workspace, so the interpreter comes from an absolute
+/// `PATH` entry only, runs in `/` with `PYTHON*` variables ignored (`-E`),
+/// and its answer counts only as an absolute path.
 fn ask_python() -> Option<PathBuf> {
     let script = "import importlib.util as u, os; s = u.find_spec('onnxruntime'); \
                   print(os.path.join(os.path.dirname(s.origin), 'capi') if s and s.origin else '')";
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
+    let python = find_in_path("python3")?;
+    let out = std::process::Command::new(python)
+        .args(["-E", "-c", script])
+        .current_dir("/")
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output()
         .ok()?;
     let path = String::from_utf8(out.stdout).ok()?;
     let path = PathBuf::from(path.trim());
-    path.is_dir().then_some(path)
+    (path.is_absolute() && path.is_dir()).then_some(path)
+}
+
+/// `name` in the absolute folders of `PATH` (relative entries, such as `.`
+/// or an empty one, would search the current folder).
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// An absolute folder from an environment variable; a relative one would
+/// be taken from the current folder, which may be an untrusted workspace.
+fn absolute_env_dir(var: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os(var)?);
+    if dir.is_absolute() {
+        Some(dir)
+    } else {
+        tracing::warn!(variable = var, path = %dir.display(), "ignoring a relative path");
+        None
+    }
+}
+
+/// Turns off ONNX Runtime's telemetry (a device id and usage events in
+/// `~/.cache/Microsoft/DeveloperTools/.onnxruntime`, and their upload),
+/// which the library starts when its environment is created; the C API's
+/// `DisableTelemetryEvents` (`with_telemetry(false)`) comes too late for
+/// it. Only `ORT_DISABLE_TELEMETRY` stops it, so `main` sets it first
+/// thing, and a user's own value is kept.
+///
+/// Call it before any other thread exists: changing the environment races
+/// with threads that read it.
+pub fn disable_telemetry_before_threads() {
+    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
+        // SAFETY: called at the start of `main`, while the process has one
+        // thread, so nothing reads the environment concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+        }
+    }
 }
 
 /// CUDA libraries the CUDA provider opens, in dependency order.
@@ -264,8 +315,13 @@ const CUDA_LIBRARIES: &[&str] = &[
 pub fn preload_cuda_libraries() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
+        // Absolute folders only: a relative one would be the workspace's.
         let mut dirs: Vec<PathBuf> = std::env::var_os("NIB_CUDA_LIBS")
-            .map(|v| std::env::split_paths(&v).collect())
+            .map(|v| {
+                std::env::split_paths(&v)
+                    .filter(|d| d.is_absolute())
+                    .collect()
+            })
             .unwrap_or_default();
         for capi in python_package_dirs() {
             // site-packages/onnxruntime/capi → site-packages/nvidia/*/lib

@@ -87,6 +87,7 @@ pub enum Format {
 /// Parses arguments, runs the subcommand and maps the result to an exit code:
 /// 0 success, 2 error.
 pub fn main() -> ExitCode {
+    crate::runtime::disable_telemetry_before_threads();
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {

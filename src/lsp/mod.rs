@@ -39,8 +39,10 @@
 //!   `nib`, the rule as code, and `data: { rule, original, replacement,
 //!   confidence }`; `textDocument/codeAction` turns them into quick fixes.
 //!
-//! Privacy: the server opens no network connection; it reads stdin, writes
-//! stdout (protocol) and stderr (logs), and reads model files.
+//! Privacy: the server opens no network connection (ONNX Runtime's
+//! telemetry is off, see [`crate::runtime::disable_telemetry_before_threads`]);
+//! it reads stdin, writes stdout (protocol) and stderr (logs), and reads
+//! model files.
 
 mod capabilities;
 mod completion;

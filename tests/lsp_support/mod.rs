@@ -45,15 +45,20 @@ impl Lsp {
     /// Runs `nib serve ARGS` with extra environment variables.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nib"));
-        cmd.arg("serve")
-            .args(args)
-            .env("NIB_LOG", "nib=debug")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.arg("serve").args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::spawn_command(cmd)
+    }
+
+    /// Runs a command that serves LSP on its stdio (`nib serve` itself,
+    /// or a tracer running it).
+    pub fn spawn_command(mut cmd: Command) -> Self {
+        cmd.env("NIB_LOG", "nib=debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn nib serve");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout");

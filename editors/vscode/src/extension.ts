@@ -26,6 +26,19 @@ interface NibStatus {
 
 const StatusRequest = new RequestType0<NibStatus, void>('nib/status');
 
+/**
+ * A setting that chooses a program, its arguments or a file to write: only
+ * the user's own value (or the default), never a workspace's, so that
+ * opening a folder cannot make VS Code run something of that folder's
+ * choosing, trusted or not. (A `machine` scope in the manifest would do
+ * this in local VS Code, but remote hosts such as code-server then drop
+ * the user's value too.)
+ */
+function userSetting<T>(key: string, fallback: T): T {
+  const seen = vscode.workspace.getConfiguration('nib').inspect<T>(key);
+  return seen?.globalValue ?? seen?.defaultValue ?? fallback;
+}
+
 /** nib's settings as the server reads them (initializationOptions and didChangeConfiguration). */
 export function serverSettings(cfg = vscode.workspace.getConfiguration('nib')) {
   return {
@@ -92,7 +105,7 @@ class Nib {
 
   /** Appends one JSON line to `nib.debug.eventLog`, when set. */
   event(name: string, data: Record<string, unknown> = {}) {
-    const file = vscode.workspace.getConfiguration('nib').get<string>('debug.eventLog');
+    const file = userSetting<string>('debug.eventLog', '');
     if (!file) return;
     try {
       fs.appendFileSync(file, JSON.stringify({ t: Date.now(), event: name, ...data }) + '\n');
@@ -161,8 +174,7 @@ class Nib {
   }
 
   private serverCommand(): string | undefined {
-    const cfg = vscode.workspace.getConfiguration('nib');
-    const configured = cfg.get<string>('serverPath', '').trim();
+    const configured = userSetting<string>('serverPath', '').trim();
     if (configured) return configured.replace(/^~(?=$|\/)/, process.env.HOME || '~');
     return onPath('nib');
   }
@@ -180,7 +192,7 @@ class Nib {
     }
     const serverOptions: ServerOptions = {
       command,
-      args: ['serve', '--stdio', ...cfg.get<string[]>('serverArgs', [])],
+      args: ['serve', '--stdio', ...userSetting<string[]>('serverArgs', [])],
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],

@@ -42,6 +42,7 @@ const userData = path.join(tmp, 'user-data');
 const extensions = path.join(tmp, 'extensions');
 const workspace = path.join(tmp, 'workspace');
 const eventLog = path.join(tmp, 'events.jsonl');
+const planted = path.join(tmp, 'workspace-server');
 fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
 fs.mkdirSync(workspace, { recursive: true });
 
@@ -154,6 +155,15 @@ async function setup() {
     'window.restoreWindows': 'none',
   };
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  // A hostile checkout's settings: a program of its own as the server, its
+  // own arguments, and a file of its choosing to write. None may be used.
+  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+  fs.writeFileSync(planted, `#!/bin/sh\necho ran > "${planted}.ran"\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({
+    'nib.serverPath': planted,
+    'nib.serverArgs': ['--model', '/nonexistent'],
+    'nib.debug.eventLog': `${planted}.log`,
+  }, null, 2));
   log(`installing ${vsix}`);
   execFileSync(process.execPath, codeServerArgs('--install-extension', vsix), { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
 
@@ -246,6 +256,13 @@ test('status bar shows ready', async (page) => {
   }, 250);
   log(`status bar: ${text}`);
   if (!/CPU|CUDA/.test(text)) throw new Error(`status bar lacks the device: ${text}`);
+});
+
+test("workspace settings cannot choose the server's program, arguments or log file", async () => {
+  // The status test above saw the real server ready, on the user's settings.
+  for (const f of [`${planted}.ran`, `${planted}.log`]) {
+    if (fs.existsSync(f)) throw new Error(`the workspace's settings were used: ${f} exists`);
+  }
 });
 
 test('typing in a Python file shows ghost text; Tab accepts it; the saved file holds it', async (page) => {
