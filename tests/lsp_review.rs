@@ -274,6 +274,7 @@ fn close_and_turning_review_off_clear_diagnostics_off_reviews_nothing_and_on_rev
         "textDocument/didSave",
         json!({"textDocument": {"uri": OTHER}}),
     );
+    lsp.barrier();
     let status = lsp.status();
     assert_eq!(status["review"]["requested"], requested, "{status}");
     assert!(

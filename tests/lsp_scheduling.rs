@@ -25,7 +25,7 @@ fn plain() -> Value {
 }
 
 async fn stats(client: &mut Client) -> Value {
-    client.status().await["stats"].clone()
+    client.status_after().await["stats"].clone()
 }
 
 /// Lets a generation that just started produce `text` and end.
@@ -173,7 +173,7 @@ async fn an_edit_stops_the_running_completion_and_publishes_nothing() {
             json!([{"range": {"start": {"line": 2, "character": 8}, "end": {"line": 2, "character": 8}}, "text": "4"}]),
         )
         .await;
-    client.status().await;
+    client.barrier().await;
     assert!(!script.piece("os").await);
     let response = client.response(id).await;
     assert!(items(&response).is_empty(), "{response}");
@@ -192,7 +192,7 @@ async fn a_newer_request_stops_a_running_one_and_replaces_a_queued_one() {
     let first = client.inline_request(PY, 2, 8, false).await;
     script.expect_generate().await;
     let second = client.inline_request(PY, 2, 8, false).await;
-    client.status().await;
+    client.barrier().await;
     assert!(!script.piece("os").await);
     answer(&mut script, "2").await;
     assert!(items(&client.response(first).await).is_empty());
@@ -265,13 +265,13 @@ async fn review_running(client: &mut Client, script: &mut Script) -> i64 {
     // The open's own review starts; the command's replaces it.
     assert!(matches!(script.next().await, Call::Score { .. }));
     let id = client.review_request(PY).await;
-    client.status().await;
+    client.barrier().await;
     script.act(Action::Scores {
         written: 0.0,
         others: 0.0,
     });
     assert!(matches!(script.next().await, Call::Score { .. }));
-    let review = client.status().await["review"].clone();
+    let review = client.status_after().await["review"].clone();
     assert_eq!(review["superseded"], 1, "{review}");
     assert_eq!(review["running"], true, "{review}");
     id
@@ -290,7 +290,7 @@ async fn a_completion_pauses_a_review_which_starts_over_after_it() {
     // Three places scored; the fourth waits. A completion comes.
     assert!(matches!(script.next().await, Call::Score { .. }));
     let completion = client.inline_request(OTHER, 2, 8, false).await;
-    client.status().await;
+    client.barrier().await;
     script.act(Action::Scores {
         written: 0.0,
         others: 0.0,
@@ -316,7 +316,7 @@ async fn a_completion_pauses_a_review_which_starts_over_after_it() {
         published["params"]["diagnostics"].as_array().map(Vec::len),
         Some(12)
     );
-    let stats = client.status().await["review"].clone();
+    let stats = client.status_after().await["review"].clone();
     assert_eq!(stats["preempted"], 1, "{stats}");
     // OTHER's review (no places) and PY's, after the open's was replaced.
     assert_eq!(stats["completed"], 2, "{stats}");
@@ -335,14 +335,14 @@ async fn an_edit_during_a_review_stops_it_and_publishes_nothing_stale() {
             json!([{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "\n"}]),
         )
         .await;
-    client.status().await;
+    client.barrier().await;
     script.act(Action::Scores {
         written: 0.0,
         others: 0.0,
     });
     let review = client.response(review_id).await;
     assert_eq!(review["result"]["state"], "superseded", "{review}");
-    client.status().await;
+    client.barrier().await;
     client.drain();
     assert!(
         !client
@@ -372,7 +372,7 @@ async fn reviews_of_many_opened_documents_do_not_hold_up_a_completion() {
     assert!(matches!(script.next().await, Call::Score { .. }));
     client.open(OTHER, "python", APP).await;
     let id = client.inline_request(OTHER, 2, 8, false).await;
-    let review = client.status().await["review"].clone();
+    let review = client.status_after().await["review"].clone();
     // The other 99 documents' reviews and OTHER's.
     assert_eq!(review["queued"], 100, "{review}");
     assert_eq!(review["preempted"], 1, "{review}");
@@ -391,7 +391,7 @@ async fn documents_opened_while_the_model_loads_are_reviewed_once_it_is_ready() 
     let (mut client, mut script) = start("review after load", client_caps(), every_site()).await;
     script.expect(Call::Load { model: None }).await;
     client.open(PY, "python", "ok = a == b\n").await;
-    client.status().await;
+    client.barrier().await;
     script.act(Action::Load(Ok(())));
     script.score(1, 0.0, 0.0).await;
     let published = client
@@ -430,7 +430,7 @@ async fn a_background_review_gives_way_to_the_same_review_under_way() {
     client
         .notify("textDocument/didSave", json!({"textDocument": {"uri": PY}}))
         .await;
-    let review = client.status().await["review"].clone();
+    let review = client.status_after().await["review"].clone();
     assert_eq!(review["superseded"], 2, "the save's review: {review}");
     assert_eq!(review["queued"], 0, "{review}");
     script.act(Action::Scores {
@@ -441,5 +441,79 @@ async fn a_background_review_gives_way_to_the_same_review_under_way() {
     let review = client.response(review_id).await;
     assert_eq!(review["result"]["state"], "published", "{review}");
     assert_eq!(review["result"]["findings"], 12, "{review}");
+    assert_eq!(client.shutdown_and_exit().await, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_and_status_pass_requests_that_fill_every_handler() {
+    let (mut client, mut script) = ready("fast path", client_caps(), plain()).await;
+    let uri = |i: usize| format!("file:///work/project/f{i}.py");
+    for i in 0..80 {
+        client.open(&uri(i), "python", APP).await;
+    }
+    let first = client.inline_request(&uri(0), 2, 8, false).await;
+    script.expect_generate().await;
+    // More requests than the service runs handlers at once (64): the ones
+    // after them wait in its queue, and so would a cancel behind them.
+    for i in 1..80 {
+        client.inline_request(&uri(i), 2, 8, false).await;
+    }
+    client.notify("$/cancelRequest", json!({"id": first})).await;
+    // Answered by the transport, which read the cancel before it.
+    let status = client.status().await;
+    assert_eq!(status["state"], "ready");
+    assert!(
+        !script.piece("os").await,
+        "the cancel did not reach the job"
+    );
+    for _ in 1..80 {
+        answer(&mut script, "1").await;
+    }
+    // Answered empty once its job stopped (or RequestCancelled, had the
+    // service reached the cancel first).
+    let response = client.response(first).await;
+    assert!(
+        items(&response).is_empty()
+            && (response.get("error").is_none() || response["error"]["code"] == -32800),
+        "{response}"
+    );
+    let stats = stats(&mut client).await;
+    assert_eq!(stats["interrupted"], 1, "{stats}");
+    assert_eq!(stats["completed"], 79, "{stats}");
+    assert_eq!(client.shutdown_and_exit().await, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn malformed_input_gets_errors_and_the_session_goes_on() {
+    let (mut client, mut script) = ready("malformed", client_caps(), plain()).await;
+    let raw = |body: &str| format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    for bytes in [
+        raw("{not json"),
+        raw("[1, 2]"),
+        raw(r#"{"jsonrpc":"1.0","id":1000,"method":"nib/status"}"#),
+        "Content-Length: nine\r\n\r\n{}".to_owned(),
+        "content-length: 2\r\n\r\n{}".to_owned(),
+        "garbage before a frame\r\n".to_owned(),
+        raw(r#"{"jsonrpc":"2.0","id":1001,"method":"$/nib.secret"}"#),
+    ] {
+        client.send_raw(bytes.as_bytes()).await;
+    }
+    client.open(PY, "python", APP).await;
+    let id = client.inline_request(PY, 2, 8, false).await;
+    answer(&mut script, "os").await;
+    assert_eq!(items(&client.response(id).await).len(), 1);
+    let errors: Vec<(Value, Value)> = {
+        client.drain();
+        let mut e = Vec::new();
+        for wanted in [1000, 1001] {
+            let r = client.response(wanted).await;
+            e.push((r["id"].clone(), r["error"]["code"].clone()));
+        }
+        e
+    };
+    assert_eq!(
+        errors,
+        [(json!(1000), json!(-32600)), (json!(1001), json!(-32601))]
+    );
     assert_eq!(client.shutdown_and_exit().await, 0);
 }

@@ -95,9 +95,11 @@ fn open_edit_complete_shutdown_exit() {
         "textDocument/didClose",
         json!({"textDocument": {"uri": PY}}),
     );
+    // (The service answers in order; `nib/status` is answered as soon as
+    // it is read, so it comes after an answer of the service.)
+    assert!(lsp.inline(PY, 0, 0).is_empty());
     let status = lsp.status();
     assert_eq!(status["documents"], 0);
-    assert!(lsp.inline(PY, 0, 0).is_empty());
 
     let exit = lsp.shutdown_and_exit();
     assert_eq!(exit.code(), Some(0), "stderr:\n{}", "");
@@ -288,4 +290,55 @@ fn a_model_that_cannot_load_is_reported_once_and_a_new_one_loads() {
     assert_eq!(status["device"], "cpu");
     assert_eq!(lsp.inline(PY, 6, 0).len(), 1);
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
+}
+
+#[test]
+fn no_byte_sequence_ends_the_server() {
+    let mut lsp = ready_server(utf16_client(), json!({"nib": {"debounceMs": 0}}));
+    let raw = |body: &str| format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    let cases = [
+        "Content-Length: -1\r\n\r\n".to_owned(),
+        "Content-Length: 99999999999999999999\r\n\r\n".to_owned(),
+        "content-length: 2\r\n\r\n{}".to_owned(),
+        raw("{\"jsonrpc\": \"2.0\", \"id\": 900, \"method\""),
+        raw("\"a string\""),
+        raw("[{\"jsonrpc\": \"2.0\", \"id\": 901, \"method\": \"nib/status\"}]"),
+        raw("{\"jsonrpc\": \"1.0\", \"id\": 902, \"method\": \"nib/status\"}"),
+        raw("{\"jsonrpc\": \"2.0\", \"id\": 903, \"method\": \"$/unknown\"}"),
+        raw(
+            "{\"jsonrpc\": \"2.0\", \"id\": 904, \"method\": \"textDocument/inlineCompletion\", \"params\": 5}",
+        ),
+        raw(
+            "{\"jsonrpc\": \"2.0\", \"id\": 905, \"method\": \"textDocument/inlineCompletion\", \"params\": {}}",
+        ),
+        "\u{0}\u{1}garbage\r\n\r\n".to_owned(),
+    ];
+    for case in &cases {
+        lsp.send_raw(case.as_bytes());
+    }
+    // Still serving, in order.
+    lsp.open(PY, "python", APP);
+    assert_eq!(lsp.inline(PY, 6, 0).len(), 1);
+    for (id, code) in [(902, -32600), (903, -32601), (904, -32600), (905, -32602)] {
+        let r = lsp.response(id);
+        assert_eq!(r["error"]["code"], code, "{id}: {r}");
+    }
+    // `{}`, a body that is not JSON, a string and a batch: answered with a
+    // null id, in order.
+    let codes: Vec<&Value> = lsp.unmatched.iter().map(|r| &r["error"]["code"]).collect();
+    assert_eq!(
+        codes,
+        [
+            &json!(-32600),
+            &json!(-32700),
+            &json!(-32600),
+            &json!(-32600)
+        ],
+        "{:?}",
+        lsp.unmatched
+    );
+    // A body cut off by the end of input: the server ends on its own.
+    lsp.send_raw(b"Content-Length: 100\r\n\r\n{\"jsonrpc\"");
+    lsp.close_stdin();
+    assert_eq!(lsp.wait_exit(Duration::from_secs(10)).code(), Some(1));
 }

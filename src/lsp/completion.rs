@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use serde::Deserialize;
+use serde_json::Value;
 use tokio::sync::{Notify, oneshot};
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{
@@ -97,6 +99,17 @@ impl Drop for CountOnDrop<'_> {
     }
 }
 
+/// `textDocument/inlineCompletion`'s params, with the request's own id,
+/// which the transport adds so that `$/cancelRequest` can reach the job
+/// without waiting behind other requests.
+#[derive(Debug, Deserialize)]
+pub struct InlineRequest {
+    #[serde(flatten)]
+    params: InlineCompletionParams,
+    #[serde(rename = "nibRequestId", default)]
+    id: Option<Value>,
+}
+
 /// A suggestion ready to be turned into protocol items.
 struct Suggested {
     text: String,
@@ -119,8 +132,15 @@ fn sampling(temperature: f32, seed: u64) -> SamplingParams {
 }
 
 impl Backend {
-    /// The shared path of both completion requests.
-    async fn suggest(&self, uri: &Uri, position: Position, debounce: bool) -> Option<Suggested> {
+    /// The shared path of both completion requests; `cancel` fires when
+    /// the client cancels the request.
+    async fn suggest(
+        &self,
+        uri: &Uri,
+        position: Position,
+        debounce: bool,
+        cancel: CancelToken,
+    ) -> Option<Suggested> {
         let shared = &self.shared;
         let stats = shared.scheduler.stats();
         Stats::bump(&stats.requests);
@@ -175,8 +195,11 @@ impl Backend {
             &neighbours,
             context::Limits::for_budget(config.prompt_tokens, config.context_files),
         );
-        let cancel = CancelToken::new();
         let _guard = CancelOnDrop(cancel.clone());
+        if cancel.is_cancelled() {
+            Stats::bump(&stats.cancelled);
+            return None;
+        }
         let (reply, answer) = oneshot::channel();
         shared.scheduler.submit(Job {
             uri: uri.clone(),
@@ -219,12 +242,15 @@ impl Backend {
     /// `textDocument/inlineCompletion` (LSP 3.18).
     pub async fn inline_completion(
         &self,
-        params: InlineCompletionParams,
+        request: InlineRequest,
     ) -> Result<Option<InlineCompletionResponse>> {
+        let params = request.params;
+        let cancel = CancelToken::new();
+        let _registered = self.shared.register(request.id, &cancel);
         let tdp = params.text_document_position;
         let automatic = params.context.trigger_kind == InlineCompletionTriggerKind::AUTOMATIC;
         let items = match self
-            .suggest(&tdp.text_document.uri, tdp.position, automatic)
+            .suggest(&tdp.text_document.uri, tdp.position, automatic, cancel)
             .await
         {
             Some(s) => {
@@ -249,7 +275,12 @@ impl Backend {
     pub async fn completion_menu(&self, params: CompletionParams) -> CompletionResponse {
         let tdp = params.text_document_position;
         let Some(s) = self
-            .suggest(&tdp.text_document.uri, tdp.position, true)
+            .suggest(
+                &tdp.text_document.uri,
+                tdp.position,
+                true,
+                CancelToken::new(),
+            )
             .await
         else {
             return CompletionResponse::List(CompletionList {

@@ -15,7 +15,10 @@
 //! model loads.
 //!
 //! Custom protocol:
-//! - request `nib/status` (no params) →
+//! - request `nib/status` (no params), answered as soon as the transport
+//!   reads it, ahead of requests and notifications still queued (it never
+//!   waits behind inference; it may not yet count what was sent just
+//!   before it) →
 //!   `{ "state": "loading"|"ready"|"error", "model": string|null,
 //!      "device": "cpu"|"cuda:N"|null, "message": string|null,
 //!      "positionEncoding": "utf-8"|"utf-16", "documents": n,
@@ -53,6 +56,7 @@ mod progress;
 mod review;
 mod server;
 mod state;
+pub mod transport;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -128,15 +132,37 @@ where
     let shutdown = Arc::new(AtomicBool::new(false));
     let flag = shutdown.clone();
     let worker = scheduler.clone();
-    let (service, socket) =
-        LspService::build(move |client| Backend::new(client, worker, events_rx, base, flag))
-            .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
-            .custom_method("nib/status", Backend::status)
-            .finish();
-    Server::new(input, output, socket)
+    let fast = Arc::new(state::Fast::default());
+    let fast_in = fast.clone();
+    let (service, socket) = LspService::build(move |client| {
+        let backend = Backend::new(client, worker, events_rx, base, flag);
+        fast_in.set(backend.shared.clone());
+        backend
+    })
+    .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+    .custom_method("nib/status", Backend::status)
+    .finish();
+    // The client's bytes pass through `transport` on both sides: the
+    // service sees only valid messages, and the client gets answers to
+    // the rest between whole frames of the service's output.
+    let (to_service, service_in) = tokio::io::duplex(1 << 20);
+    let (service_out, from_service) = tokio::io::duplex(1 << 20);
+    let (replies_tx, replies_rx) = mpsc::unbounded_channel();
+    let read = transport::read_client(input, to_service, replies_tx, fast);
+    let write = transport::write_client(from_service, Box::pin(output), replies_rx);
+    let run = Server::new(service_in, service_out, socket)
         .concurrency_level(CONCURRENCY)
-        .serve(EmptyParamsAsNone(service))
-        .await;
+        .serve(EmptyParamsAsNone(service));
+    let serve_then_stop_reading = async {
+        tokio::pin!(run);
+        tokio::select! {
+            // `exit`: the client may keep its end open; stop reading it.
+            () = &mut run => {}
+            // End of input: the service finishes what it has.
+            () = read => run.await,
+        }
+    };
+    tokio::join!(serve_then_stop_reading, write);
     scheduler.shutdown();
     Ok(server::clean_exit(&shutdown))
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::{
@@ -121,27 +121,10 @@ impl Backend {
         self.shared.scheduler.supersede(uri);
     }
 
-    /// `nib/status`: readiness, model and device, and work counters.
+    /// `nib/status`: readiness, model and device, and work counters. The
+    /// transport answers it on its fast path; this is the service's route.
     pub async fn status(&self) -> Result<Value> {
-        let shared = &self.shared;
-        let status = shared.scheduler.status();
-        let encoding = lock(&shared.session).encoding.kind();
-        let documents = lock(&shared.docs).len();
-        let settings = lock(&shared.config).review.clone();
-        let mut review =
-            serde_json::to_value(shared.scheduler.review_report()).unwrap_or_else(|_| json!({}));
-        review["enabled"] = settings.enable.into();
-        review["minConfidence"] = settings.min_confidence.into();
-        Ok(json!({
-            "state": status.state,
-            "model": status.model,
-            "device": status.device,
-            "message": status.message,
-            "positionEncoding": encoding.as_str(),
-            "documents": documents,
-            "stats": shared.scheduler.stats().report(),
-            "review": review,
-        }))
+        Ok(self.shared.status())
     }
 }
 

@@ -14,10 +14,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::Uri;
 
+use serde_json::{Value, json};
+
 use super::config::Config;
 use super::diagnostics::Published;
+use super::transport::FastPath;
 use super::worker::Scheduler;
 use crate::documents::{Documents, PositionEncoding};
+use crate::engine::CancelToken;
 
 /// What the client told us about itself in `initialize`.
 #[derive(Debug, Default, Clone)]
@@ -44,6 +48,9 @@ pub struct Shared {
     pub published: Mutex<HashMap<Uri, Published>>,
     /// Orders reviews: a later one's findings replace an earlier one's.
     pub next_review: AtomicU64,
+    /// The cancel tokens of running completion requests, by JSON-RPC id,
+    /// for `$/cancelRequest` on the transport's fast path.
+    pub inflight: Mutex<HashMap<String, CancelToken>>,
 }
 
 impl Shared {
@@ -56,7 +63,39 @@ impl Shared {
             session: Mutex::new(Session::default()),
             published: Mutex::new(HashMap::new()),
             next_review: AtomicU64::new(1),
+            inflight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Registers a request's cancel token under its id while the guard lives.
+    pub fn register(&self, id: Option<Value>, cancel: &CancelToken) -> Registered<'_> {
+        let key = id.map(|id| id.to_string());
+        if let Some(key) = &key {
+            lock(&self.inflight).insert(key.clone(), cancel.clone());
+        }
+        Registered { shared: self, key }
+    }
+
+    /// What `nib/status` answers: readiness, model and device, counters.
+    pub fn status(&self) -> Value {
+        let status = self.scheduler.status();
+        let encoding = lock(&self.session).encoding.kind();
+        let documents = lock(&self.docs).len();
+        let settings = lock(&self.config).review.clone();
+        let mut review =
+            serde_json::to_value(self.scheduler.review_report()).unwrap_or_else(|_| json!({}));
+        review["enabled"] = settings.enable.into();
+        review["minConfidence"] = settings.min_confidence.into();
+        json!({
+            "state": status.state,
+            "model": status.model,
+            "device": status.device,
+            "message": status.message,
+            "positionEncoding": encoding.as_str(),
+            "documents": documents,
+            "stats": self.scheduler.stats().report(),
+            "review": review,
+        })
     }
 
     /// The path shown to the model for `uri`.
@@ -80,5 +119,45 @@ pub fn display_path(root: Option<&Path>, uri: &Uri) -> String {
             None => path.display().to_string(),
         },
         None => uri.as_str().to_owned(),
+    }
+}
+
+/// Removes a request's cancel token when its handler ends.
+pub struct Registered<'a> {
+    shared: &'a Shared,
+    key: Option<String>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = &self.key {
+            lock(&self.shared.inflight).remove(key);
+        }
+    }
+}
+
+/// The transport's fast path into the server's state, once the service
+/// has made it.
+#[derive(Default)]
+pub struct Fast(std::sync::OnceLock<std::sync::Arc<Shared>>);
+
+impl Fast {
+    pub fn set(&self, shared: std::sync::Arc<Shared>) {
+        let _ = self.0.set(shared);
+    }
+}
+
+impl FastPath for Fast {
+    fn cancel(&self, id: &Value) {
+        if let Some(shared) = self.0.get()
+            && let Some(token) = lock(&shared.inflight).get(&id.to_string())
+        {
+            token.cancel();
+        }
+    }
+
+    fn answer(&self, method: &str) -> Option<Value> {
+        let shared = self.0.get()?;
+        (method == "nib/status").then(|| shared.status())
     }
 }

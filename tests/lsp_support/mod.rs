@@ -38,6 +38,8 @@ pub struct Lsp {
     pub server_requests: Vec<Value>,
     /// What `workspace/configuration` answers.
     pub configuration: Value,
+    /// Error answers with a null id (to messages too broken to match).
+    pub unmatched: Vec<Value>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -114,6 +116,7 @@ impl Lsp {
             notifications: Vec::new(),
             server_requests: Vec::new(),
             configuration: Value::Null,
+            unmatched: Vec::new(),
             stderr,
         }
     }
@@ -128,6 +131,15 @@ impl Lsp {
         stdin
             .write_all(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes())
             .and_then(|_| stdin.write_all(&body))
+            .and_then(|_| stdin.flush())
+            .expect("write to nib");
+    }
+
+    /// Bytes as they are, framed or not.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin
+            .write_all(bytes)
             .and_then(|_| stdin.flush())
             .expect("write to nib");
     }
@@ -165,6 +177,7 @@ impl Lsp {
                 self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
             }
             (None, Some(_)) => self.notifications.push(message),
+            (Some(Value::Null), None) => self.unmatched.push(message),
             (Some(id), None) => {
                 let id = id.as_i64().expect("numeric id");
                 self.responses.insert(id, message);
@@ -252,6 +265,21 @@ impl Lsp {
         );
         self.notify("initialized", json!({}));
         result
+    }
+
+    /// A request the service answers in order (a code action for a
+    /// document that is not open): once it is answered, every message sent
+    /// before it has been taken in. (`nib/status` is answered as soon as
+    /// it is read, ahead of the service's queue.)
+    pub fn barrier(&mut self) {
+        self.call(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": "file:///nib-test/barrier"},
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                "context": {"diagnostics": []},
+            }),
+        );
     }
 
     pub fn status(&mut self) -> Value {

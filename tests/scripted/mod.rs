@@ -457,6 +457,12 @@ impl Client {
         write_frame(&self.writer, message).await;
     }
 
+    /// Bytes as they are, framed or not.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let mut w = self.writer.lock().await;
+        w.write_all(bytes).await.expect("write to the server");
+    }
+
     pub async fn request(&mut self, method: &str, params: Value) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -539,11 +545,32 @@ impl Client {
         }
     }
 
-    /// `nib/status`. Its answer also shows that every message sent before
-    /// it was taken in: the server starts handlers in the order messages
-    /// arrive, and notifications act before their first wait.
+    /// `nib/status`, which the transport answers at once, ahead of
+    /// messages sent before it (see [`Client::barrier`] for order).
     pub async fn status(&mut self) -> Value {
         self.call("nib/status", Value::Null).await
+    }
+
+    /// A request the service itself answers (a code action for a document
+    /// that is not open). Its answer shows that every message sent before
+    /// it was taken in: the service starts handlers in the order messages
+    /// arrive, and notifications act before their first wait.
+    pub async fn barrier(&mut self) {
+        self.call(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": "file:///nib-test/barrier"},
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                "context": {"diagnostics": []},
+            }),
+        )
+        .await;
+    }
+
+    /// [`Client::barrier`], then `nib/status`.
+    pub async fn status_after(&mut self) -> Value {
+        self.barrier().await;
+        self.status().await
     }
 
     /// Waits for the server's "ready" log message, which it sends once the
