@@ -7,6 +7,7 @@ pub mod cli;
 pub mod completion;
 pub mod documents;
 pub mod engine;
+pub mod files;
 pub mod languages;
 pub mod lex;
 pub mod lsp;

@@ -271,3 +271,118 @@ fn bad_arguments() {
         fails(nib().args(args).output().expect("spawn"));
     }
 }
+
+/// Runs `cmd` with a deadline: a hang is a failure, not a stuck suite.
+fn within(mut cmd: std::process::Command, stdin: Option<std::fs::File>) -> Output {
+    use std::process::Stdio;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(stdin.map_or_else(Stdio::null, Stdio::from));
+    let child = cmd.spawn().expect("spawn");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("nib hung")
+        .expect("wait")
+}
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+}
+
+#[test]
+fn fifos_devices_and_endless_input_are_errors_not_hangs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fifo = tmp.path().join("main.py");
+    mkfifo(&fifo);
+    let mut cmd = nib();
+    cmd.args(["complete", &format!("{}:1:1", fifo.display())])
+        .args(["--model", fixture("llama").to_str().expect("utf-8")]);
+    let err = fails(within(cmd, None));
+    assert!(err.contains("not a regular file"), "{err}");
+
+    // A model whose config.json is a FIFO.
+    let (_keep, dir) = model_copy("llama");
+    std::fs::remove_file(dir.join("config.json")).expect("rm");
+    mkfifo(&dir.join("config.json"));
+    let mut cmd = nib();
+    cmd.args([
+        "generate",
+        "--prompt",
+        "x",
+        "--model",
+        dir.to_str().expect("utf-8"),
+    ]);
+    let err = fails(within(cmd, None));
+    assert!(err.contains("config.json"), "{err}");
+
+    // A prompt on stdin that never ends.
+    let mut cmd = nib();
+    cmd.args([
+        "generate",
+        "--model",
+        fixture("llama").to_str().expect("utf-8"),
+    ]);
+    let zero = std::fs::File::open("/dev/zero").expect("/dev/zero");
+    let err = fails(within(cmd, Some(zero)));
+    assert!(err.contains("limit"), "{err}");
+}
+
+#[test]
+fn thread_counts_are_bounded_by_the_machine() {
+    let out = generate(
+        &fixture("llama"),
+        &["--threads", "100000", "--max-tokens", "2"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more threads than cores"));
+}
+
+#[test]
+fn tiny_contexts_and_odd_tokenizers_are_no_panic() {
+    for context in [1, 2, 3] {
+        let (_keep, dir) = model_copy("llama");
+        for key in ["max_position_embeddings", "n_positions", "n_ctx"] {
+            set_config(&dir, key, serde_json::json!(context));
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("a.py");
+        std::fs::write(&file, "def f(x):\n    return x\n").expect("write");
+        let out = nib()
+            .args(["complete", &format!("{}:2:5", file.display())])
+            .args(["--model", dir.to_str().expect("utf-8")])
+            .output()
+            .expect("spawn");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 2)),
+            "context {context}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "context {context}: {stderr}");
+    }
+}
+
+#[test]
+fn the_hubs_onnx_folder_layout_loads() {
+    let (_keep, dir) = model_copy("llama");
+    std::fs::create_dir(dir.join("onnx")).expect("mkdir");
+    std::fs::rename(dir.join("model.onnx"), dir.join("onnx/model.onnx")).expect("mv");
+    for model in [dir.clone(), dir.join("onnx/model.onnx")] {
+        let out = generate(&model, &["--max-tokens", "2"]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            model.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

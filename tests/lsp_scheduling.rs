@@ -517,3 +517,22 @@ async fn malformed_input_gets_errors_and_the_session_goes_on() {
     );
     assert_eq!(client.shutdown_and_exit().await, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_one_request_fails_it_and_keeps_the_model() {
+    let (mut client, mut script) = ready("panic", client_caps(), plain()).await;
+    client.open(PY, "python", APP).await;
+    let id = client.inline_request(PY, 2, 8, false).await;
+    script.expect_generate().await;
+    script.act(Action::Panic);
+    script.expect(Call::Reset).await;
+    let response = client.response(id).await;
+    assert!(items(&response).is_empty(), "{response}");
+    let id = client.inline_request(PY, 2, 8, false).await;
+    answer(&mut script, "x").await;
+    assert_eq!(items(&client.response(id).await).len(), 1);
+    let status = client.status_after().await;
+    assert_eq!(status["state"], "ready", "{status}");
+    assert_eq!(status["stats"]["failed"], 1, "{status}");
+    assert_eq!(client.shutdown_and_exit().await, 0);
+}

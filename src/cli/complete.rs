@@ -80,7 +80,7 @@ fn offset_of(text: &str, line: usize, col: usize) -> usize {
 
 pub fn run(args: CompleteArgs) -> anyhow::Result<ExitCode> {
     let (file, line, col) = parse_location(&args.location)?;
-    let text = std::fs::read_to_string(&file)
+    let text = crate::files::read_text(&file, crate::files::TEXT_LIMIT)
         .with_context(|| format!("cannot read {} as UTF-8 text", file.display()))?;
     let at = offset_of(&text, line, col);
     let options = CompletionOptions {

@@ -1,6 +1,6 @@
 //! `nib generate`: raw generation from a prompt.
 
-use std::io::Read;
+use anyhow::Context as _;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -62,9 +62,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let prompt = match args.prompt {
         Some(p) => p,
         None => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            s
+            let bytes =
+                crate::files::read_limited(std::io::stdin().lock(), crate::files::TEXT_LIMIT)
+                    .context("cannot read the prompt from stdin")?;
+            String::from_utf8(bytes).context("the prompt on stdin is not UTF-8 text")?
         }
     };
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {

@@ -90,13 +90,19 @@ pub fn main() -> ExitCode {
     crate::runtime::disable_telemetry_before_threads();
     let cli = Cli::parse();
     init_logging();
-    let result = match cli.command {
+    // A panic is a bug, but still an error exit (2), never Rust's 101.
+    let run = std::panic::AssertUnwindSafe(|| match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Check(args) => check::run(args),
         Command::Complete(args) => complete::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Serve(args) => serve::run(args),
-    };
+    });
+    let result = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "internal error (a bug in nib: please report it with the command that caused it)"
+        ))
+    });
     match result {
         Ok(code) => code,
         Err(e) => {

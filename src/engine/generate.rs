@@ -29,7 +29,7 @@ impl OrtEngine {
         let mut truncated = 0;
         // Room for at least one new token, or for all of them when completing.
         let room = match request.overflow {
-            Overflow::TruncateLeft => request.max_tokens.clamp(1, context / 2),
+            Overflow::TruncateLeft => request.max_tokens.clamp(1, (context / 2).max(1)),
             Overflow::Error => 1,
         };
         if prompt.len() + room > context {
@@ -144,12 +144,11 @@ impl OrtEngine {
             }
             let next = sampler.sample(&logits) as u32;
             if !required.is_empty() {
+                // What the token leaves of the required text; nothing when
+                // it covers it, or when no token agreed with it at all (then
+                // the sampled token may not even end on a char boundary of it).
                 let text = self.token_text(next);
-                required = if text.len() >= required.len() {
-                    ""
-                } else {
-                    &required[text.len()..]
-                };
+                required = required.strip_prefix(text).unwrap_or("");
             }
             first_token_at.get_or_insert_with(|| started.elapsed());
             let is_eos = self.info.eos_token_ids.contains(&next) && !request.ignore_eos;

@@ -246,6 +246,10 @@ pub trait Engine: Send {
         prompt: &[u32],
         continuations: &[Vec<u32>],
     ) -> Result<Vec<f64>, EngineError>;
+
+    /// Forgets what earlier requests left (cached keys and values), after a
+    /// request panicked half-way through updating them.
+    fn reset(&mut self) {}
 }
 
 /// Elapsed milliseconds, for timings.

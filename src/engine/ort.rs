@@ -443,6 +443,10 @@ impl Engine for OrtEngine {
         self.device
     }
 
+    fn reset(&mut self) {
+        self.clear_cache();
+    }
+
     fn fim(&self) -> Option<&FimTokens> {
         self.fim.as_ref()
     }

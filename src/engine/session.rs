@@ -76,6 +76,23 @@ pub struct SessionOptions {
     pub copy_kv: bool,
 }
 
+/// Intra-op threads, at most one per core this process may use: more only
+/// contend for the cores, and each costs ONNX Runtime a stack and buffers
+/// (`--threads 100000` would grow memory until the process is killed).
+pub fn bounded_threads(requested: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if requested > cores {
+        tracing::warn!(
+            requested,
+            cores,
+            "more threads than cores; using one per core"
+        );
+        cores
+    } else {
+        requested.max(1)
+    }
+}
+
 /// Creates the session and says which device it got and, for `auto` on a
 /// machine without a usable GPU, why CUDA was not used.
 pub(crate) fn create(
@@ -87,8 +104,10 @@ pub(crate) fn create(
         let mut b = Session::builder(&runtime.env)?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(ort::Error::from)?;
-        if let Some(n) = options.intra_threads {
-            b = b.with_intra_threads(n).map_err(ort::Error::from)?;
+        if let Some(n) = options.intra_threads.filter(|&n| n > 0) {
+            b = b
+                .with_intra_threads(bounded_threads(n))
+                .map_err(ort::Error::from)?;
         }
         Ok(b)
     };

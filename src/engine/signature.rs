@@ -28,6 +28,8 @@ pub enum SignatureError {
     UnsupportedType { name: String, ty: String },
     #[error("the graph has inputs nib does not know how to fill: {0}")]
     UnknownInputs(String),
+    #[error("the graph input `{name}` has rank {rank}; keys and values need at least 3 axes")]
+    KvRank { name: String, rank: usize },
 }
 
 /// An integer input and the element type it wants.
@@ -193,6 +195,10 @@ impl Signature {
             });
         }
         let rank = dims.len();
+        // Batch, sequence and at least one head axis.
+        if rank < 3 {
+            return Err(SignatureError::KvRank { name, rank });
+        }
         let symbol = |i: usize| symbols.get(i).map(String::as_str).unwrap_or("");
         let seq_axis = (1..rank)
             .find(|&i| dims[i] < 0 && is_sequence_symbol(symbol(i)))

@@ -13,8 +13,8 @@
 //!   [`CancelToken`]) and the review starts over after it; a newer review of
 //!   the document, an edit or a close stops it for good;
 //! - loading a model drains both queues (answered [`Skip::NotReady`]);
-//! - panics in the engine are caught, answered as failures, and the engine
-//!   is dropped (the next request finds no model instead of a broken one).
+//! - a panic in a request is caught and answered as a failure; the model
+//!   stays loaded with its caches cleared ([`Engine::reset`]).
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -887,14 +887,20 @@ impl Worker {
         }
     }
 
-    /// Drops an engine that panicked: the next request finds no model
-    /// instead of a broken one.
+    /// A request panicked: it was answered with an error; the model stays
+    /// (its weights are read-only) with its caches, which the panic may
+    /// have left half-updated, cleared.
     fn engine_panicked(&mut self) {
-        tracing::error!("the engine panicked; dropping the model");
-        self.engine = None;
-        let mut inner = self.lock();
-        inner.status.state = State::Error;
-        inner.status.message =
-            Some("the engine panicked; change a setting or restart to reload".into());
+        tracing::error!("a request panicked; the model stays loaded, its caches cleared");
+        if let Some(engine) = self.engine.as_mut()
+            && catch_unwind(AssertUnwindSafe(|| engine.reset())).is_err()
+        {
+            tracing::error!("resetting the engine panicked too; dropping the model");
+            self.engine = None;
+            let mut inner = self.lock();
+            inner.status.state = State::Error;
+            inner.status.message =
+                Some("the engine failed; change a setting or restart to reload".into());
+        }
     }
 }

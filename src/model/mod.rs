@@ -52,12 +52,23 @@ pub struct ModelFiles {
 
 impl ModelFiles {
     /// Accepts a model folder or the path of an `.onnx` file inside one.
+    /// The Hugging Face Hub's layout, the graphs in `onnx/` below the
+    /// folder with `config.json` and the tokenizer, is accepted both ways.
     pub fn locate(path: &Path) -> Result<Self, ModelError> {
         if path.is_file() {
-            let dir = path
+            let parent = path
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("."));
+            let dir = match parent.parent() {
+                Some(up)
+                    if !parent.join("config.json").is_file()
+                        && up.join("config.json").is_file() =>
+                {
+                    up.to_path_buf()
+                }
+                _ => parent,
+            };
             return Ok(Self {
                 dir,
                 graph: path.to_path_buf(),
@@ -66,12 +77,13 @@ impl ModelFiles {
         if !path.is_dir() {
             return Err(ModelError::MissingDir(path.to_path_buf()));
         }
-        let preferred = path.join("model.onnx");
-        if preferred.is_file() {
-            return Ok(Self {
-                dir: path.to_path_buf(),
-                graph: preferred,
-            });
+        for preferred in [path.join("model.onnx"), path.join("onnx/model.onnx")] {
+            if preferred.is_file() {
+                return Ok(Self {
+                    dir: path.to_path_buf(),
+                    graph: preferred,
+                });
+            }
         }
         let entries = std::fs::read_dir(path).map_err(|error| ModelError::Io {
             file: path.to_path_buf(),
@@ -80,7 +92,8 @@ impl ModelFiles {
         let mut graphs: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+            // Regular files only: opening a FIFO would block the load.
+            .filter(|p| p.extension().is_some_and(|e| e == "onnx") && p.is_file())
             .collect();
         graphs.sort();
         match graphs.len() {
@@ -133,7 +146,7 @@ pub struct ModelInfo {
 
 /// Reads and parses a JSON file of the model folder.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, ModelError> {
-    let text = std::fs::read_to_string(file).map_err(|error| {
+    let text = crate::files::read_text(file, crate::files::MODEL_JSON_LIMIT).map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             ModelError::MissingFile {
                 file: file.to_path_buf(),

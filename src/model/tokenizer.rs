@@ -25,7 +25,14 @@ impl Tokenizer {
         if !file.exists() {
             return Err(ModelError::MissingFile { file });
         }
-        let inner = tokenizers::Tokenizer::from_file(&file).map_err(|e| ModelError::Invalid {
+        let bytes =
+            crate::files::read_bytes(&file, crate::files::MODEL_JSON_LIMIT).map_err(|e| {
+                ModelError::Invalid {
+                    file: file.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        let inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| ModelError::Invalid {
             file: file.clone(),
             message: e.to_string(),
         })?;
@@ -34,7 +41,7 @@ impl Tokenizer {
 
     pub fn from_inner(inner: tokenizers::Tokenizer) -> Self {
         let leading_special = match (inner.encode("a", true), inner.encode("a", false)) {
-            (Ok(with), Ok(without)) => {
+            (Ok(with), Ok(without)) if !without.get_ids().is_empty() => {
                 let with = with.get_ids();
                 let without = without.get_ids();
                 let lead = with

@@ -38,6 +38,8 @@ pub enum Call {
     Checked { keep_going: bool },
     /// A scoring call of this many continuations; waits for [`Action::Scores`].
     Score { continuations: usize },
+    /// The engine was told to forget its caches (after a panic).
+    Reset,
 }
 
 /// What the test lets the engine do next.
@@ -54,6 +56,8 @@ pub enum Action {
     Scores { written: f64, others: f64 },
     /// Fail the running call.
     Fail(String),
+    /// Panic in the running call, as a bug in the engine would.
+    Panic,
 }
 
 /// The test's end of the script.
@@ -211,6 +215,7 @@ impl Engine for ScriptedEngine {
                 }
                 Action::End => break FinishReason::Eos,
                 Action::Fail(message) => return Err(EngineError::BadOutput(message)),
+                Action::Panic => panic!("a scripted panic"),
                 other => {
                     return Err(EngineError::BadOutput(format!(
                         "the script sent {other:?} to a generation"
@@ -230,6 +235,10 @@ impl Engine for ScriptedEngine {
                 ..Timings::default()
             },
         })
+    }
+
+    fn reset(&mut self) {
+        self.channel.report(Call::Reset);
     }
 
     fn score(
