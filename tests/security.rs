@@ -190,12 +190,28 @@ fn onnxruntime_library() -> String {
         .to_owned()
 }
 
-/// Sockets a traced process created or connected, from strace's log.
+/// Name-service sockets glibc's user lookups try (`getpwuid` in the
+/// interpreter nib asks where CUDA libraries live): local, never off the
+/// machine.
+const NAME_SERVICE_SOCKETS: &[&str] = &["/var/run/nscd/socket", "/run/systemd/userdb/"];
+
+/// Internet sockets a traced process created (which any send off the
+/// machine needs), and connections to anything but a local name service,
+/// from strace's log.
 fn network_calls(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log)
         .expect("strace log")
         .lines()
-        .filter(|l| l.contains("socket(") || l.contains("connect(") || l.contains("sendto("))
+        .filter(|l| {
+            let internet = ["AF_INET", "AF_INET6", "AF_PACKET"]
+                .iter()
+                .any(|family| l.contains(&format!("({family},")));
+            let reaches = l.contains("connect(")
+                && !NAME_SERVICE_SOCKETS
+                    .iter()
+                    .any(|s| l.contains(&format!("sun_path=\"{s}")));
+            internet || reaches
+        })
         .map(str::to_owned)
         .collect()
 }
