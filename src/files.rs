@@ -5,7 +5,8 @@
 //! cannot exceed it either.
 
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Model JSON files (config, tokenizer, generation config): tokenizers of
 /// large vocabularies are some tens of MiB.
@@ -51,6 +52,25 @@ pub fn read_limited(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Size and modification time of some files (`None` for one that is
+/// gone), to notice that one changed since it was read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stamp(Vec<Option<(u64, SystemTime)>>);
+
+impl Stamp {
+    pub fn of(paths: &[PathBuf]) -> Self {
+        Self(
+            paths
+                .iter()
+                .map(|p| {
+                    let meta = std::fs::metadata(p).ok()?;
+                    Some((meta.len(), meta.modified().ok()?))
+                })
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +93,20 @@ mod tests {
             read_bytes(Path::new("/dev/zero"), 100).is_err(),
             "a device is no regular file"
         );
+    }
+
+    #[test]
+    fn stamps_change_with_the_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("w");
+        std::fs::write(&file, "abc").expect("write");
+        let paths = [file.clone(), dir.path().join("absent")];
+        let before = Stamp::of(&paths);
+        assert_eq!(before, Stamp::of(&paths), "nothing changed");
+        std::fs::write(&file, "abcd").expect("write");
+        assert_ne!(before, Stamp::of(&paths), "grew");
+        let grown = Stamp::of(&paths);
+        std::fs::remove_file(&file).expect("rm");
+        assert_ne!(grown, Stamp::of(&paths), "removed");
     }
 }

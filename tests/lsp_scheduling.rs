@@ -137,6 +137,69 @@ async fn a_failed_load_is_an_error_state_with_one_message_and_a_new_model_loads(
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_model_changed_on_disk_is_reloaded_and_a_broken_one_keeps_the_loaded_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let graph = dir.path().join("model.onnx");
+    // Whole files at once (the worker may look at any moment).
+    let replace = |text: &str| {
+        let tmp = dir.path().join("model.tmp");
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, &graph).expect("rename");
+    };
+    replace("first");
+    let settings = json!({"nib": {"debounceMs": 0, "contextFiles": 0, "model": dir.path()}});
+    let (mut client, mut script) = start("changed model", client_caps(), settings).await;
+    let load = Call::Load {
+        model: Some(dir.path().to_path_buf()),
+    };
+    script.expect(load.clone()).await;
+    script.act(Action::Load(Ok(())));
+    client.wait_ready().await;
+    client.open(PY, "python", APP).await;
+
+    replace("second, longer");
+    let from = client.notifications.len();
+    let id = client.inline_request(PY, 2, 8, false).await;
+    script.expect(load.clone()).await;
+    script.act(Action::Load(Ok(())));
+    answer(&mut script, "1").await;
+    assert_eq!(items(&client.response(id).await).len(), 1);
+    client
+        .notification_after(from, |n| {
+            n["method"] == "window/logMessage"
+                && n["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("changed on disk"))
+        })
+        .await;
+
+    // Half-written files do not load: the copy read earlier answers.
+    replace("thi");
+    let id = client.inline_request(PY, 2, 8, false).await;
+    script.expect(load.clone()).await;
+    script.act(Action::Load(Err("truncated".into())));
+    answer(&mut script, "2").await;
+    assert_eq!(items(&client.response(id).await).len(), 1);
+    let shown = client
+        .notification(|n| n["method"] == "window/showMessage")
+        .await;
+    assert_eq!(shown["params"]["type"], 2, "a warning: {shown}");
+    let status = client.status().await;
+    assert_eq!(status["state"], "ready", "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("truncated") && m.contains("still serving")),
+        "{status}"
+    );
+    // Nothing changed since the failed attempt: no new load.
+    let id = client.inline_request(PY, 2, 8, false).await;
+    answer(&mut script, "3").await;
+    assert_eq!(items(&client.response(id).await).len(), 1);
+    assert_eq!(client.shutdown_and_exit().await, 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn cancel_request_stops_the_running_job_at_its_next_piece() {
     let (mut client, mut script) = ready("cancel", client_caps(), plain()).await;
     client.open(PY, "python", APP).await;
@@ -413,6 +476,15 @@ async fn a_failing_engine_answers_empty_and_keeps_serving() {
     let response = client.response(id).await;
     assert!(response.get("error").is_none(), "{response}");
     assert!(items(&response).is_empty());
+    let shown = client
+        .notification(|n| n["method"] == "window/showMessage")
+        .await;
+    assert!(
+        shown["params"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("out of memory")),
+        "the user is told why: {shown}"
+    );
     let id = client.inline_request(PY, 2, 8, false).await;
     answer(&mut script, "9").await;
     assert_eq!(items(&client.response(id).await).len(), 1);
@@ -455,8 +527,9 @@ async fn cancel_and_status_pass_requests_that_fill_every_handler() {
     script.expect_generate().await;
     // More requests than the service runs handlers at once (64): the ones
     // after them wait in its queue, and so would a cancel behind them.
+    let mut rest = Vec::new();
     for i in 1..80 {
-        client.inline_request(&uri(i), 2, 8, false).await;
+        rest.push(client.inline_request(&uri(i), 2, 8, false).await);
     }
     client.notify("$/cancelRequest", json!({"id": first})).await;
     // Answered by the transport, which read the cancel before it.
@@ -468,6 +541,10 @@ async fn cancel_and_status_pass_requests_that_fill_every_handler() {
     );
     for _ in 1..80 {
         answer(&mut script, "1").await;
+    }
+    // Every answer, so that the worker has counted every job.
+    for id in rest {
+        assert_eq!(items(&client.response(id).await).len(), 1);
     }
     // Answered empty once its job stopped (or RequestCancelled, had the
     // service reached the cancel first).

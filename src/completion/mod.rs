@@ -65,6 +65,10 @@ impl Control for Until<'_> {
     }
 }
 
+/// The shortest prompt worth completing after; a suggestion as long as the
+/// context would leave none and always come back empty.
+const MIN_PROMPT_TOKENS: usize = 64;
+
 /// Completes at the cursor described by `ctx`, with the caller's
 /// [`Control`] consulted after every token (cancellation, supersession).
 /// The outcome's `text` is `None` when the model had nothing worth showing.
@@ -79,14 +83,18 @@ pub fn complete_with(
     } else {
         FimOrder::Psm
     };
+    let context = engine.info().context_length;
+    let fits = context.saturating_sub(MIN_PROMPT_TOKENS);
+    if options.max_tokens > fits {
+        return Err(EngineError::NoRoomForPrompt {
+            max_tokens: options.max_tokens,
+            context,
+            fits,
+        });
+    }
     let budget = options
         .prompt_budget
-        .min(
-            engine
-                .info()
-                .context_length
-                .saturating_sub(options.max_tokens),
-        )
+        .min(context - options.max_tokens)
         .max(16);
     let fim = engine.fim().cloned();
     let prompt = build_prompt(

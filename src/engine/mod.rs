@@ -16,6 +16,7 @@ pub mod sampling;
 mod score;
 mod session;
 mod signature;
+mod weights;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -201,6 +202,15 @@ pub enum EngineError {
          shorten the prompt or lower --max-tokens"
     )]
     PromptTooLong { prompt: usize, context: usize },
+    #[error(
+        "a suggestion of up to {max_tokens} tokens leaves no room for a prompt in this model's \
+         {context}-token context; use at most {fits} (maxTokens, --max-tokens)"
+    )]
+    NoRoomForPrompt {
+        max_tokens: usize,
+        context: usize,
+        fits: usize,
+    },
     #[error("the prompt is empty")]
     EmptyPrompt,
     #[error("token id {id} is outside the model's vocabulary of {vocab}")]
@@ -250,6 +260,12 @@ pub trait Engine: Send {
     /// Forgets what earlier requests left (cached keys and values), after a
     /// request panicked half-way through updating them.
     fn reset(&mut self) {}
+
+    /// The files the model was read from, so that a server can notice
+    /// them changing on disk ([`crate::files::Stamp`]).
+    fn source_files(&self) -> &[std::path::PathBuf] {
+        &[]
+    }
 }
 
 /// Elapsed milliseconds, for timings.

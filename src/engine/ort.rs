@@ -4,7 +4,7 @@
 //! and `score.rs`, so this file is only about talking to ONNX Runtime.
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use half::f16;
 use ort::memory::MemoryInfo;
@@ -14,6 +14,7 @@ use ort::value::{DynValue, Tensor, TensorElementType};
 use super::kv_cache::{KvCache, PrefixCache, bytes_per_token};
 use super::session::{self, Device, SessionOptions};
 use super::signature::{IntInput, Signature};
+use super::weights::Weights;
 use super::{Control, Engine, EngineError, GenerateOutput, GenerateRequest};
 use crate::model::{ModelConfig, ModelError, ModelFiles, ModelInfo, NibSettings, Tokenizer};
 use crate::prompt::FimTokens;
@@ -48,6 +49,8 @@ pub struct OrtEngine {
     /// kernels and dynamic int8 quantization (one activation scale over all
     /// the rows of a run) round differently by batch size.
     pub(super) exact_rows: bool,
+    /// What the model was read from: the graph, its weights, its JSON files.
+    source_files: Vec<PathBuf>,
 }
 
 impl OrtEngine {
@@ -65,18 +68,14 @@ impl OrtEngine {
             .into());
         }
         let runtime = crate::runtime::runtime()?;
-        let graph_len = std::fs::metadata(&files.graph)
-            .map(|m| m.len())
-            .unwrap_or(0);
-        if graph_len == 0 {
-            return Err(ModelError::Invalid {
-                file: files.graph.clone(),
-                message: "the file is empty".into(),
-            }
-            .into());
-        }
-        let (session, device, cuda_note) = session::create(runtime, &files.graph, options)
-            .map_err(|e| match e {
+        let weights = Weights::read(&files.graph)?;
+        let source_files = Weights::files(&files.graph, &weights.external)
+            .into_iter()
+            .chain(MODEL_JSON_FILES.iter().map(|name| files.dir.join(name)))
+            .filter(|p| p.exists())
+            .collect();
+        let (session, device, cuda_note) =
+            session::create(runtime, &weights, options).map_err(|e| match e {
                 EngineError::Ort(err) => EngineError::Model(ModelError::Invalid {
                     file: files.graph.clone(),
                     message: format!("ONNX Runtime cannot load it: {err}"),
@@ -85,7 +84,7 @@ impl OrtEngine {
             })?;
         let signature = Signature::read(session.inputs(), session.outputs(), &config)?;
         let fim = FimTokens::detect(&tokenizer);
-        let ops = GraphOps::scan(&files.graph);
+        let ops = GraphOps::scan(&weights.graph);
         let kv_capacity = if options.copy_kv {
             None
         } else {
@@ -143,6 +142,7 @@ impl OrtEngine {
             token_texts: Vec::new(),
             kv_capacity,
             exact_rows,
+            source_files,
         })
     }
 
@@ -377,6 +377,16 @@ fn logit_rows(logits: &DynValue, ty: TensorElementType, n: usize) -> Result<Vec<
 }
 
 /// Operator types that change how the engine treats a graph.
+/// The JSON files a model folder may hold, all read at load.
+const MODEL_JSON_FILES: &[&str] = &[
+    "config.json",
+    "generation_config.json",
+    "nib.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
 #[derive(Debug, Default)]
 struct GraphOps {
     /// Dynamic quantization leaves integer matrix ops in the graph.
@@ -385,14 +395,9 @@ struct GraphOps {
 }
 
 impl GraphOps {
-    /// Operator names are plain bytes in the protobuf, so one read and a scan
-    /// find them without parsing it.
-    fn scan(graph: &Path) -> Self {
-        const LIMIT: u64 = 512 << 20;
-        let bytes = match std::fs::metadata(graph) {
-            Ok(meta) if meta.len() <= LIMIT => std::fs::read(graph).unwrap_or_default(),
-            _ => return Self::default(),
-        };
+    /// Operator names are plain bytes in the protobuf, so a scan finds them
+    /// without parsing it.
+    fn scan(bytes: &[u8]) -> Self {
         let mentions = |needles: &[&[u8]]| {
             needles
                 .iter()
@@ -433,6 +438,10 @@ fn in_place_kv(
 impl Engine for OrtEngine {
     fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    fn source_files(&self) -> &[PathBuf] {
+        &self.source_files
     }
 
     fn tokenizer(&self) -> &Tokenizer {

@@ -1,6 +1,5 @@
 //! Building an ONNX Runtime session on the requested execution provider.
 
-use std::path::Path;
 use std::str::FromStr;
 
 use ort::session::Session;
@@ -8,6 +7,7 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use serde::Serialize;
 
 use super::EngineError;
+use super::weights::Weights;
 use crate::runtime::Runtime;
 
 /// The device a user asks for: `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -97,13 +97,18 @@ pub fn bounded_threads(requested: usize) -> usize {
 /// machine without a usable GPU, why CUDA was not used.
 pub(crate) fn create(
     runtime: &Runtime,
-    graph: &Path,
+    weights: &Weights,
     options: &SessionOptions,
 ) -> Result<(Session, Device, Option<String>), EngineError> {
     let builder = || -> Result<SessionBuilder, EngineError> {
         let mut b = Session::builder(&runtime.env)?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(ort::Error::from)?;
+        for (name, data) in &weights.external {
+            b = b
+                .with_external_initializer_file_in_memory(name, data.clone())
+                .map_err(ort::Error::from)?;
+        }
         if let Some(n) = options.intra_threads.filter(|&n| n > 0) {
             b = b
                 .with_intra_threads(bounded_threads(n))
@@ -118,7 +123,9 @@ pub(crate) fn create(
     };
     let mut cuda_error = None;
     if let Some(ordinal) = cuda_ordinal {
-        match try_cuda(builder()?, ordinal).and_then(|mut b| Ok(b.commit_from_file(graph)?)) {
+        match try_cuda(builder()?, ordinal)
+            .and_then(|mut b| Ok(b.commit_from_memory(&weights.graph)?))
+        {
             Ok(session) => return Ok((session, Device::Cuda(ordinal), None)),
             Err(e) if options.device == DeviceRequest::Auto => {
                 let reason = match e {
@@ -131,7 +138,7 @@ pub(crate) fn create(
             Err(e) => return Err(EngineError::CudaUnavailable(e.to_string())),
         }
     }
-    let session = builder()?.commit_from_file(graph)?;
+    let session = builder()?.commit_from_memory(&weights.graph)?;
     Ok((session, Device::Cpu, cuda_error))
 }
 

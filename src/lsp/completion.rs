@@ -22,7 +22,7 @@ use tower_lsp_server::ls_types::{
     CompletionItem, CompletionItemKind, CompletionList, CompletionParams, CompletionResponse,
     CompletionTextEdit, Documentation, InlineCompletionItem, InlineCompletionList,
     InlineCompletionParams, InlineCompletionResponse, InlineCompletionTriggerKind,
-    InsertTextFormat, MarkupContent, MarkupKind, Position, Range, TextEdit, Uri,
+    InsertTextFormat, MarkupContent, MarkupKind, MessageType, Position, Range, TextEdit, Uri,
 };
 
 use super::context::{self, Neighbour};
@@ -221,6 +221,12 @@ impl Backend {
             }
             Ok(JobResult::Failed(message)) => {
                 tracing::warn!(seq, %message, "completion failed");
+                shared
+                    .show_once(
+                        MessageType::WARNING,
+                        format!("nib: no suggestions: {message}"),
+                    )
+                    .await;
                 return None;
             }
             Err(_) => return None,

@@ -2,7 +2,6 @@
 //! messages when it is ready, and one `window/showMessage` per distinct
 //! load failure (a failure that repeats goes to the log only).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +27,6 @@ pub async fn report_events(
         tower_lsp_server::NotCancellable,
     >;
     let mut ongoing: Option<Ongoing> = None;
-    let mut shown: HashSet<String> = HashSet::new();
     while let Some(event) = events.recv().await {
         match event {
             Event::LoadStarted { id, model } => {
@@ -77,20 +75,23 @@ pub async fn report_events(
                 }
                 shared.review_all_in_background();
             }
+            Event::ReloadFailed { message } => {
+                shared
+                    .show_once(MessageType::WARNING, format!("nib: {message}"))
+                    .await;
+            }
             Event::LoadFailed {
                 message, detail, ..
             } => {
                 if let Some(p) = ongoing.take() {
                     p.finish_with_message("failed").await;
                 }
-                if shown.insert(message.clone()) {
-                    client
-                        .show_message(
-                            MessageType::ERROR,
-                            format!("nib: cannot load the model: {message}"),
-                        )
-                        .await;
-                }
+                shared
+                    .show_once(
+                        MessageType::ERROR,
+                        format!("nib: cannot load the model: {message}"),
+                    )
+                    .await;
                 client
                     .log_message(
                         MessageType::ERROR,

@@ -6,13 +6,13 @@
 //! Architecture invariant: no lock is held across an `.await`; documents
 //! are read as [`crate::documents::Snapshot`]s (ropes share their chunks).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tower_lsp_server::Client;
-use tower_lsp_server::ls_types::Uri;
+use tower_lsp_server::ls_types::{MessageType, Uri};
 
 use serde_json::{Value, json};
 
@@ -51,6 +51,9 @@ pub struct Shared {
     /// The cancel tokens of running completion requests, by JSON-RPC id,
     /// for `$/cancelRequest` on the transport's fast path.
     pub inflight: Mutex<HashMap<String, CancelToken>>,
+    /// Messages shown with `window/showMessage`: each at most once, since a
+    /// failure that repeats on every keystroke would bury the editor.
+    shown: Mutex<HashSet<String>>,
 }
 
 impl Shared {
@@ -64,7 +67,17 @@ impl Shared {
             published: Mutex::new(HashMap::new()),
             next_review: AtomicU64::new(1),
             inflight: Mutex::new(HashMap::new()),
+            shown: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Shows `message` unless it was shown before; says whether it was.
+    pub async fn show_once(&self, kind: MessageType, message: String) -> bool {
+        if !lock(&self.shown).insert(message.clone()) {
+            return false;
+        }
+        self.client.show_message(kind, message).await;
+        true
     }
 
     /// Registers a request's cancel token under its id while the guard lives.

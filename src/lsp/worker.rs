@@ -29,6 +29,7 @@ use tower_lsp_server::ls_types::Uri;
 
 use crate::completion::{CompletionOptions, Outcome, complete_with};
 use crate::engine::{CancelToken, Engine, SessionOptions};
+use crate::files::Stamp;
 use crate::prompt::CompletionContext;
 use crate::review::{Review, ReviewError, ReviewOptions, review};
 
@@ -120,6 +121,11 @@ pub enum Event {
         message: String,
         /// The full error chain, for the log.
         detail: String,
+    },
+    /// The model's files changed on disk and reloading them failed; the
+    /// copy read earlier keeps serving.
+    ReloadFailed {
+        message: String,
     },
 }
 
@@ -378,6 +384,7 @@ impl Scheduler {
             loader,
             events,
             engine: None,
+            loaded: None,
         };
         std::thread::Builder::new()
             .name("nib-inference".into())
@@ -623,6 +630,8 @@ struct Worker {
     loader: Loader,
     events: mpsc::UnboundedSender<Event>,
     engine: Option<Box<dyn Engine>>,
+    /// The request the engine came from, and its files' stamp then.
+    loaded: Option<(LoadRequest, Stamp)>,
 }
 
 enum Next {
@@ -678,6 +687,9 @@ impl Worker {
                         .unwrap_or_else(PoisonError::into_inner);
                 }
             };
+            if !matches!(next, Next::Load(_)) {
+                self.reload_if_changed();
+            }
             match next {
                 Next::Load(request) => self.load(request),
                 Next::Job(job) => {
@@ -689,9 +701,52 @@ impl Worker {
         }
     }
 
+    /// Reloads the model when its files changed on disk since they were
+    /// read. The engine holds its own copy of them, so until then (and when
+    /// the new files cannot be loaded, say half-written) it keeps serving
+    /// what it read; a failed reload is retried after the next change.
+    fn reload_if_changed(&mut self) {
+        let (Some(engine), Some((request, stamp))) = (&self.engine, &mut self.loaded) else {
+            return;
+        };
+        let now = Stamp::of(engine.source_files());
+        if now == *stamp {
+            return;
+        }
+        *stamp = now;
+        let request = request.clone();
+        tracing::warn!("the model's files changed on disk; reloading");
+        let result = catch_unwind(AssertUnwindSafe(|| (self.loader)(&request)))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the model panicked")));
+        match result {
+            Ok(loaded) => {
+                let device = loaded.engine.device().to_string();
+                self.loaded = Some((request.clone(), Stamp::of(loaded.engine.source_files())));
+                self.engine = Some(loaded.engine);
+                self.lock().status.message = None;
+                let _ = self.events.send(Event::Loaded {
+                    id: request.id,
+                    model: loaded.model,
+                    device,
+                    note: Some("reloaded: the model's files changed on disk".into()),
+                });
+            }
+            Err(e) => {
+                let message = format!(
+                    "the model's files changed on disk and cannot be loaded ({e:#}); \
+                     still serving the copy read earlier"
+                );
+                tracing::error!("{message}");
+                self.lock().status.message = Some(message.clone());
+                let _ = self.events.send(Event::ReloadFailed { message });
+            }
+        }
+    }
+
     fn load(&mut self, request: LoadRequest) {
         // Free the old model's memory before the new one takes its own.
         self.engine = None;
+        self.loaded = None;
         let shown_model = request.model.as_ref().map_or_else(
             || "nib's default model".to_owned(),
             |p| p.display().to_string(),
@@ -719,6 +774,7 @@ impl Worker {
                     message: loaded.note.clone(),
                 };
                 drop(inner);
+                self.loaded = Some((request.clone(), Stamp::of(loaded.engine.source_files())));
                 let _ = self.events.send(Event::Loaded {
                     id: request.id,
                     model: loaded.model,

@@ -21,13 +21,17 @@ pub fn dir() -> Option<Result<PathBuf, std::io::Error>> {
     None
 }
 
-/// Writes the files into `dir` unless a complete copy is already there.
-/// Each file is written under a temporary name and renamed, so a reader
-/// never sees half a file and concurrent first runs do not collide.
+/// Writes the files into `dir` unless an identical copy is already there
+/// (compared byte for byte: a same-sized file another program changed in
+/// the cache would otherwise change the model). Each file is written under
+/// a temporary name and renamed, so a reader never sees half a file and
+/// concurrent first runs do not collide.
 #[cfg(nib_embedded_model)]
 fn unpack(dir: &std::path::Path) -> Result<PathBuf, std::io::Error> {
     let complete = FILES.iter().all(|(name, bytes)| {
-        std::fs::metadata(dir.join(name)).is_ok_and(|m| m.len() == bytes.len() as u64)
+        let path = dir.join(name);
+        std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
+            && crate::files::read_bytes(&path, bytes.len() as u64).is_ok_and(|b| b == *bytes)
     });
     if !complete {
         std::fs::create_dir_all(dir)?;

@@ -1,6 +1,7 @@
 //! The human format, after ruff's: `path:line:col: rule message`, the line
 //! with a caret underline, the fix; a summary line at the end.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use super::{Diagnostic, Report};
@@ -41,38 +42,69 @@ fn diagnostic(out: &mut String, d: &Diagnostic) {
     let _ = writeln!(
         out,
         "{}:{}:{}: {} {}",
-        d.path, d.start.line, d.start.column, d.rule, d.message
+        visible(&d.path),
+        d.start.line,
+        d.start.column,
+        d.rule,
+        visible(&d.message)
     );
+    let line: Vec<char> = d.source_line.chars().collect();
+    let start = d.start.column.saturating_sub(1).min(line.len());
+    let end = if d.end.line == d.start.line {
+        d.end.column.saturating_sub(1).clamp(start, line.len())
+    } else {
+        line.len()
+    };
+    let text = |chars: &[char]| visible(&chars.iter().collect::<String>()).into_owned();
     let _ = writeln!(out, "{gutter} |");
-    let _ = writeln!(out, "{} | {}", d.start.line, d.source_line);
+    let _ = writeln!(out, "{} | {}", d.start.line, text(&line));
     // Tabs stay tabs under the line so the carets line up in any tab width.
-    let lead: String = d
-        .source_line
+    let lead: String = text(&line[..start])
         .chars()
-        .take(d.start.column - 1)
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    let line_chars = d.source_line.chars().count();
-    let end_column = if d.end.line == d.start.line {
-        d.end.column
-    } else {
-        line_chars + 1
-    };
-    let carets = "^".repeat(end_column.saturating_sub(d.start.column).max(1));
+    let original = text(&line[start..end]);
+    let carets = "^".repeat(original.chars().count().max(1));
     let _ = writeln!(out, "{gutter} | {lead}{carets}");
     if let Some(fix) = &d.fix {
-        let original: String = d
-            .source_line
-            .chars()
-            .skip(d.start.column - 1)
-            .take(end_column.saturating_sub(d.start.column))
-            .collect();
         let _ = writeln!(out, "{gutter} |");
         let _ = writeln!(
             out,
             "{gutter} = fix: replace `{original}` with `{}`",
-            fix.replacement.trim()
+            visible(fix.replacement.trim())
         );
     }
     out.push('\n');
+}
+
+/// `s` with control characters (tabs aside) written as `\u{..}` escapes: a
+/// file name or source line could otherwise move the cursor, recolour or
+/// retitle the terminal the report is printed on.
+fn visible(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\t') {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(visible("a\tb"), "a\tb");
+        assert_eq!(visible("x\u{1b}]0;owned\u{7}y"), "x\\u{1b}]0;owned\\u{7}y");
+        assert_eq!(visible("\u{9b}31m"), "\\u{9b}31m");
+    }
 }

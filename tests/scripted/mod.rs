@@ -138,6 +138,7 @@ pub struct ScriptedEngine {
     tokenizer: Tokenizer,
     fim: Option<FimTokens>,
     channel: Channel,
+    source_files: Vec<PathBuf>,
 }
 
 fn fixture_dir() -> PathBuf {
@@ -166,11 +167,18 @@ impl ScriptedEngine {
             in_place_kv: false,
             eos_token_ids: Vec::new(),
         };
+        // A model folder's `model.onnx`, where the test made one, stands
+        // for the files a real engine reads.
+        let source_files = Some(model.join("model.onnx"))
+            .filter(|p| p.is_file())
+            .into_iter()
+            .collect();
         Self {
             info,
             tokenizer,
             fim,
             channel,
+            source_files,
         }
     }
 }
@@ -178,6 +186,10 @@ impl ScriptedEngine {
 impl Engine for ScriptedEngine {
     fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    fn source_files(&self) -> &[PathBuf] {
+        &self.source_files
     }
 
     fn tokenizer(&self) -> &Tokenizer {
