@@ -176,6 +176,8 @@ fn completion_truncates_a_long_prompt_from_the_left() {
             dir.to_str().expect("utf-8"),
             "--device",
             "cpu",
+            "--max-tokens",
+            "16",
             "--format",
             "json",
         ])

@@ -19,7 +19,7 @@ pub struct CompleteArgs {
     location: String,
     #[command(flatten)]
     model: ModelArgs,
-    /// Longest suggestion, in tokens; it must leave the model 64 tokens of prompt.
+    /// Longest suggestion, in tokens; it must leave the model 64 tokens of prompt (half of a smaller context).
     #[arg(long, default_value_t = 64)]
     max_tokens: usize,
     #[arg(long, value_enum, default_value = "text")]

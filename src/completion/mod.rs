@@ -65,8 +65,9 @@ impl Control for Until<'_> {
     }
 }
 
-/// The shortest prompt worth completing after; a suggestion as long as the
-/// context would leave none and always come back empty.
+/// The shortest prompt worth completing after (half of a smaller context);
+/// a suggestion as long as the context would leave none and always come
+/// back empty.
 const MIN_PROMPT_TOKENS: usize = 64;
 
 /// Completes at the cursor described by `ctx`, with the caller's
@@ -84,7 +85,7 @@ pub fn complete_with(
         FimOrder::Psm
     };
     let context = engine.info().context_length;
-    let fits = context.saturating_sub(MIN_PROMPT_TOKENS);
+    let fits = context.saturating_sub(MIN_PROMPT_TOKENS.min(context / 2));
     if options.max_tokens > fits {
         return Err(EngineError::NoRoomForPrompt {
             max_tokens: options.max_tokens,

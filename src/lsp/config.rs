@@ -7,7 +7,7 @@
 //! | `model`         | string (folder or .onnx)    | `--model`, `$NIB_MODEL`, nib's model | model to load |
 //! | `device`        | `auto`, `cpu`, `cuda`, `cuda:N` | `--device` (`auto`) | execution provider |
 //! | `threads`       | integer ≥ 1 or null         | `--threads` (one per core) | ONNX Runtime intra-op threads |
-//! | `maxTokens`     | integer 1–512               | 64 | longest suggestion, in tokens (single-line ones stop at 48); must leave the model 64 tokens of prompt |
+//! | `maxTokens`     | integer 1–512               | 64 | longest suggestion, in tokens (single-line ones stop at 48); must leave the model 64 tokens of prompt (half of a smaller context) |
 //! | `temperature`   | number 0–2                  | 0 | 0 is greedy |
 //! | `debounceMs`    | integer 0–2000              | 10 | wait before automatic inline requests (and menu completions) |
 //! | `enable`        | bool, or map language → bool (`"*"` for the rest) | true | where to suggest |

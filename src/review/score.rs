@@ -68,7 +68,7 @@ pub fn review(
             return Err(ReviewError::Cancelled);
         }
         let ctx = CompletionContext {
-            prefix: text[prefix_start(&line_starts, site.start, split.prefix)..site.start]
+            prefix: text[prefix_start(text, &line_starts, site.start, split.prefix)..site.start]
                 .to_owned(),
             suffix: suffix_head(&text[site.end..], split.suffix).to_owned(),
             path: path.map(|p| p.to_string_lossy().into_owned()),
@@ -169,33 +169,58 @@ fn softmax(scores: &[f64]) -> Vec<f64> {
 /// `budget` tokens, dropped from the top in whole blocks of [`LINE_BLOCK`]
 /// lines counted from the file's start, so the prompt builder's own cut
 /// (also in blocks) lands on the same line for nearby places.
-fn prefix_start(line_starts: &[usize], at: usize, budget: usize) -> usize {
-    let Some(limit) = at.checked_sub(budget * BYTES_PER_TOKEN) else {
+/// On very long lines (minified code) the start is cut inside the line,
+/// at a coarse step so that places close together still share it: the
+/// text tokenized per place stays bounded whatever the line's length.
+fn prefix_start(text: &str, line_starts: &[usize], at: usize, budget: usize) -> usize {
+    let want = budget * BYTES_PER_TOKEN;
+    let Some(limit) = at.checked_sub(want) else {
         return 0;
     };
     let lines_before_limit = line_starts.partition_point(|&s| s <= limit);
     let block = lines_before_limit.saturating_sub(1) / LINE_BLOCK * LINE_BLOCK;
-    line_starts[block]
+    let start = line_starts[block];
+    if at - start <= want + LONG_LINE_STEP {
+        return start;
+    }
+    // Rounded down, so the prefix holds at least `want` bytes and at most
+    // `want + LONG_LINE_STEP`; `limit` < `at`, a boundary, so the walk to
+    // the next boundary stops by `at`.
+    ceil_boundary(text, limit / LONG_LINE_STEP * LONG_LINE_STEP)
 }
 
-/// The start of `text`, whole lines, enough for `budget` tokens.
+/// The step at which prefixes are cut inside very long lines.
+const LONG_LINE_STEP: usize = 4096;
+
+/// The start of `text`, whole lines, enough for `budget` tokens; cut
+/// inside a line that runs on past twice that.
 fn suffix_head(text: &str, budget: usize) -> &str {
-    let mut end = budget * BYTES_PER_TOKEN;
+    let end = budget * BYTES_PER_TOKEN;
     if end >= text.len() {
         return text;
     }
-    while !text.is_char_boundary(end) {
-        end += 1;
-    }
-    match text[end..].find('\n') {
-        Some(i) => &text[..end + i + 1],
-        None => text,
+    let end = ceil_boundary(text, end);
+    let line_end = text[end..].find('\n').map(|i| end + i + 1);
+    match line_end {
+        Some(e) if e - end <= end => &text[..e],
+        _ => &text[..ceil_boundary(text, (2 * end).min(text.len()))],
     }
 }
 
-/// `text` up to and including its first newline.
+/// `text` up to and including its first newline, at most [`REST_OF_LINE_BYTES`].
 fn rest_of_line(text: &str) -> &str {
-    text.find('\n').map_or(text, |i| &text[..=i])
+    let line = text.find('\n').map_or(text, |i| &text[..=i]);
+    &line[..ceil_boundary(line, REST_OF_LINE_BYTES.min(line.len()))]
+}
+
+/// What a prefix-only model sees after a place, at most.
+const REST_OF_LINE_BYTES: usize = 256;
+
+/// The first char boundary of `text` at or after `at`, at most its length.
+fn ceil_boundary(text: &str, at: usize) -> usize {
+    (at.min(text.len())..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len())
 }
 
 #[cfg(test)]
@@ -244,9 +269,9 @@ mod tests {
         let starts: Vec<usize> = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        assert_eq!(prefix_start(&starts, 50, 10), 0);
-        let a = prefix_start(&starts, 900, 10);
-        let b = prefix_start(&starts, 905, 10);
+        assert_eq!(prefix_start(&text, &starts, 50, 10), 0);
+        let a = prefix_start(&text, &starts, 900, 10);
+        let b = prefix_start(&text, &starts, 905, 10);
         assert_eq!(a, b);
         assert!(
             a > 0
@@ -255,5 +280,37 @@ mod tests {
         );
         let head = suffix_head(&text, 2);
         assert!(head.ends_with('\n') && head.len() >= 16);
+    }
+
+    #[test]
+    fn one_very_long_line_gives_bounded_prompts_that_nearby_places_share() {
+        // A minified file: one line of 1 MB, multi-byte characters included.
+        let text: String = "é = a == b; ".repeat(80_000);
+        let starts = [0];
+        let budget = 100;
+        let at = text.len() / 2 + 3;
+        let at = (at..)
+            .find(|&i| text.is_char_boundary(i))
+            .expect("boundary");
+        let start = prefix_start(&text, &starts, at, budget);
+        let len = at - start;
+        assert!(
+            len >= budget * BYTES_PER_TOKEN && len <= budget * BYTES_PER_TOKEN + LONG_LINE_STEP,
+            "{len}"
+        );
+        assert!(text.is_char_boundary(start));
+        let near = (at + 20..)
+            .find(|&i| text.is_char_boundary(i))
+            .expect("boundary");
+        let next = prefix_start(&text, &starts, near, budget);
+        // The same start, or the next step (give or take a character).
+        assert!(next == start || next.abs_diff(start + LONG_LINE_STEP) < 4);
+        let head = suffix_head(&text[at..], budget);
+        assert!(
+            head.len() <= 2 * budget * BYTES_PER_TOKEN + 4,
+            "{}",
+            head.len()
+        );
+        assert!(rest_of_line(&text[at..]).len() <= REST_OF_LINE_BYTES + 4);
     }
 }
