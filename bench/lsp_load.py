@@ -61,6 +61,8 @@ class Client:
             except Exception:
                 continue
             if message is None:
+                if self.stop:
+                    return
                 print("nib exited:\n" + "".join(self.server.stderr[-30:]), file=sys.stderr)
                 os._exit(1)
             if "method" in message and "id" in message:
@@ -256,9 +258,9 @@ def soak(args) -> dict:
 def shutdown(client: Client, server: Server):
     rid, _ = client.request("shutdown", None)
     client.wait(rid)
+    client.stop = True  # the end of output that follows is expected
     client.notify("exit", None)
     server.proc.wait(timeout=10)
-    client.stop = True
 
 
 def plot(samples: list[tuple[float, float]], path: pathlib.Path, title: str) -> None:

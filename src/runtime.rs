@@ -233,7 +233,12 @@ fn ask_python() -> Option<PathBuf> {
     let script = "import importlib.util as u, os; s = u.find_spec('onnxruntime'); \
                   print(os.path.join(os.path.dirname(s.origin), 'capi') if s and s.origin else '')";
     let python = find_in_path("python3")?;
-    let out = std::process::Command::new(python)
+    let mut cmd = std::process::Command::new(python);
+    // pyenv's and conda's `python3` are scripts that search `PATH` again.
+    if let Some(path) = absolute_path_entries() {
+        cmd.env("PATH", path);
+    }
+    let out = cmd
         .args(["-E", "-c", script])
         .current_dir("/")
         .stdin(std::process::Stdio::null())
@@ -253,6 +258,12 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
         .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
+}
+
+/// `PATH` without its relative entries, for a program nib starts.
+fn absolute_path_entries() -> Option<std::ffi::OsString> {
+    let path = std::env::var_os("PATH")?;
+    std::env::join_paths(std::env::split_paths(&path).filter(|dir| dir.is_absolute())).ok()
 }
 
 /// An absolute folder from an environment variable; a relative one would

@@ -113,13 +113,23 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs go to stderr: stdout carries results (and, for `serve`, the protocol).
+/// By default only warnings, as short lines (`WARN message key=value`);
+/// `NIB_LOG` (an `EnvFilter`) asks for more, with times and modules. Colours
+/// only on a terminal: in a CI log or a file they are noise.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NIB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(ansi);
+    let _ = match tracing_subscriber::EnvFilter::try_from_env("NIB_LOG") {
+        Ok(filter) => builder.with_env_filter(filter).try_init(),
+        Err(_) => builder
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .without_time()
+            .with_target(false)
+            .try_init(),
+    };
 }
 
 /// Writes to stdout, treating a closed pipe (`nib ... | head`) as success.

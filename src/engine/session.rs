@@ -100,6 +100,10 @@ pub(crate) fn create(
     weights: &Weights,
     options: &SessionOptions,
 ) -> Result<(Session, Device, Option<String>), EngineError> {
+    let threads = options
+        .intra_threads
+        .filter(|&n| n > 0)
+        .map(bounded_threads);
     let builder = || -> Result<SessionBuilder, EngineError> {
         let mut b = Session::builder(&runtime.env)?
             .with_optimization_level(GraphOptimizationLevel::All)
@@ -109,10 +113,8 @@ pub(crate) fn create(
                 .with_external_initializer_file_in_memory(name, data.clone())
                 .map_err(ort::Error::from)?;
         }
-        if let Some(n) = options.intra_threads.filter(|&n| n > 0) {
-            b = b
-                .with_intra_threads(bounded_threads(n))
-                .map_err(ort::Error::from)?;
+        if let Some(n) = threads {
+            b = b.with_intra_threads(n).map_err(ort::Error::from)?;
         }
         Ok(b)
     };
