@@ -10,6 +10,7 @@ pub mod engine;
 pub mod files;
 pub mod languages;
 pub mod lex;
+pub mod lint;
 pub mod lsp;
 pub mod model;
 pub mod prompt;

@@ -252,7 +252,7 @@ fn ask_python() -> Option<PathBuf> {
 
 /// `name` in the absolute folders of `PATH` (relative entries, such as `.`
 /// or an empty one, would search the current folder).
-fn find_in_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .filter(|dir| dir.is_absolute())
@@ -261,7 +261,7 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 }
 
 /// `PATH` without its relative entries, for a program nib starts.
-fn absolute_path_entries() -> Option<std::ffi::OsString> {
+pub(crate) fn absolute_path_entries() -> Option<std::ffi::OsString> {
     let path = std::env::var_os("PATH")?;
     std::env::join_paths(std::env::split_paths(&path).filter(|dir| dir.is_absolute())).ok()
 }

@@ -373,3 +373,33 @@ fn bad_commands_and_unknown_documents_are_errors_not_crashes() {
     assert_eq!(lsp.status()["state"], "ready");
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
 }
+
+#[test]
+fn diagnostics_follow_the_projects_configuration_and_suppressions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("nib.toml"),
+        "ignore = [\"comparison\"]\n[rules.boolean-literal]\nseverity = \"error\"\n",
+    )
+    .expect("write");
+    let file = dir.path().join("app.py");
+    let text = "a = True\nb = False  # nib: ignore\nc = x < y\nd = p == q\n";
+    std::fs::write(&file, text).expect("write");
+    let uri = format!("file://{}", file.display());
+    let mut lsp = server(utf16_client(), every_site());
+    lsp.open(&uri, "python", text);
+    let (_, published) = review(&mut lsp, &uri);
+    let found: Vec<(u64, u64)> = diagnostics(&published)
+        .iter()
+        .map(|d| {
+            (
+                d["range"]["start"]["line"].as_u64().expect("line"),
+                d["severity"].as_u64().expect("severity"),
+            )
+        })
+        .collect();
+    // Line 1: an error by the file's rule settings; line 2 suppressed;
+    // line 3's rule ignored; line 4 a warning.
+    assert_eq!(found, [(0, 1), (3, 2)], "{published}");
+    assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
+}

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nib::report::{Diagnostic, Format, Report};
+use nib::report::{Diagnostic, Format, Report, Severity};
 use nib::review::Finding;
 
 fn boundary(text: &str, at: usize) -> usize {
@@ -30,19 +30,32 @@ fuzz_target!(|data: &[u8]| {
             original: body[start..end].to_owned(),
             replacement: "is".to_owned(),
         };
-        diagnostics.push(Diagnostic::from_finding(path, body, &finding));
+        let severity = [Severity::Warning, Severity::Error][i % 2];
+        diagnostics.push(Diagnostic::from_finding(path, body, &finding, severity));
     }
-    let report = Report {
+    let mut report = Report {
         model: path.to_owned(),
         files_checked: 1,
         files_skipped: 0,
         sites: diagnostics.len(),
         sites_scored: diagnostics.len(),
-        diagnostics,
+        diagnostics: Vec::new(),
     };
-    for format in [Format::Text, Format::Json, Format::Sarif, Format::Github] {
+    report.add_file(diagnostics);
+    for format in [
+        Format::Text,
+        Format::Json,
+        Format::Sarif,
+        Format::Github,
+        Format::Rdjson,
+        Format::Gitlab,
+        Format::Junit,
+    ] {
         let out = report.render(format);
-        if matches!(format, Format::Json | Format::Sarif) {
+        if matches!(
+            format,
+            Format::Json | Format::Sarif | Format::Rdjson | Format::Gitlab
+        ) {
             serde_json::from_str::<serde_json::Value>(&out).expect("valid JSON");
         }
     }

@@ -4,6 +4,7 @@ mod check;
 mod complete;
 mod doctor;
 mod generate;
+mod rule;
 mod serve;
 
 use std::path::PathBuf;
@@ -30,12 +31,27 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Print the completion an editor would insert at FILE:LINE:COL (1-based; COL in characters).
     Complete(complete::CompleteArgs),
-    /// Review files for likely bugs (exit 1 on findings); text, JSON, SARIF or GitHub annotations.
+    /// Review files for likely bugs (exit 1 on findings), for people and CI.
+    #[command(after_long_help = check_help())]
     Check(check::CheckArgs),
+    /// Explain a review rule (what it finds, why, an example and its fix), or list them.
+    Rule(rule::RuleArgs),
     /// Report the ONNX Runtime library, execution providers and model details.
     Doctor(doctor::DoctorArgs),
     /// Run the language server on stdin/stdout (inline completions over LSP).
     Serve(serve::ServeArgs),
+}
+
+/// `nib check --help`'s closing text: the rules and the controls.
+fn check_help() -> String {
+    format!(
+        "Rules (`nib rule NAME` explains one):\n{}\n\
+         Configuration: nib.toml, or [tool.nib] in pyproject.toml, found above each file \
+         (select, ignore, exclude, min-confidence, [rules.NAME] min-confidence and severity).\n\
+         Suppress a finding with `nib: ignore` or `nib: ignore[rule]` in a comment on its line \
+         or on a comment line above it.",
+        crate::review::rules::summary_list()
+    )
 }
 
 /// Options every subcommand that loads a model takes.
@@ -96,6 +112,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Complete(args) => complete::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Rule(args) => rule::run(args),
         Command::Serve(args) => serve::run(args),
     });
     let result = std::panic::catch_unwind(run).unwrap_or_else(|_| {

@@ -52,7 +52,12 @@ pub struct Published {
 }
 
 /// A finding as a diagnostic on `text` (the rope of the reviewed text).
-pub fn diagnostic(finding: &Finding, text: &Rope, encoding: PositionEncoding) -> Diagnostic {
+pub fn diagnostic(
+    finding: &Finding,
+    text: &Rope,
+    encoding: PositionEncoding,
+    severity: crate::report::Severity,
+) -> Diagnostic {
     let start = byte_to_char(text, finding.start);
     let end = byte_to_char(text, finding.end.max(finding.start));
     let data = FixData {
@@ -66,7 +71,10 @@ pub fn diagnostic(finding: &Finding, text: &Rope, encoding: PositionEncoding) ->
             char_to_position(text, start, encoding),
             char_to_position(text, end, encoding),
         ),
-        severity: Some(DiagnosticSeverity::WARNING),
+        severity: Some(match severity {
+            crate::report::Severity::Warning => DiagnosticSeverity::WARNING,
+            crate::report::Severity::Error => DiagnosticSeverity::ERROR,
+        }),
         code: Some(NumberOrString::String(finding.rule.clone())),
         source: Some(SOURCE.to_owned()),
         message: finding.message.clone(),
@@ -204,6 +212,7 @@ fn quick_fix(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Severity;
     use tower_lsp_server::ls_types::Position;
 
     fn finding(text: &str, original: &str, replacement: &str) -> Finding {
@@ -240,23 +249,25 @@ mod tests {
         let f = finding(TEXT, "==", "is");
         // Before `==`: `s = "` (5), the emoji (4 bytes, 2 UTF-16 units), 中
         // (3 bytes, 1 unit), `"; x ` (5).
-        let utf8 = diagnostic(&f, &rope, PositionEncoding::Utf8);
+        let utf8 = diagnostic(&f, &rope, PositionEncoding::Utf8, Severity::Warning);
         assert_eq!(
             utf8.range,
             Range::new(Position::new(0, 17), Position::new(0, 19))
         );
-        let utf16 = diagnostic(&f, &rope, PositionEncoding::Utf16);
+        let utf16 = diagnostic(&f, &rope, PositionEncoding::Utf16, Severity::Error);
         assert_eq!(
             utf16.range,
             Range::new(Position::new(0, 13), Position::new(0, 15))
         );
         assert_eq!(utf16.source.as_deref(), Some(SOURCE));
+        assert_eq!(utf8.severity, Some(DiagnosticSeverity::WARNING));
+        assert_eq!(utf16.severity, Some(DiagnosticSeverity::ERROR));
         assert_eq!(utf16.code, Some(NumberOrString::String("identity".into())));
         // Offsets past the end or inside a character never panic.
         let mut odd = f.clone();
         odd.start = 6;
         odd.end = usize::MAX;
-        let d = diagnostic(&odd, &rope, PositionEncoding::Utf16);
+        let d = diagnostic(&odd, &rope, PositionEncoding::Utf16, Severity::Warning);
         assert_eq!(d.range.start, Position::new(0, 5));
         assert_eq!(d.range.end, Position::new(1, 0));
     }
@@ -264,7 +275,12 @@ mod tests {
     #[test]
     fn a_fix_is_offered_only_where_the_text_still_holds_the_original() {
         let rope = Rope::from_str(TEXT);
-        let d = diagnostic(&finding(TEXT, "==", "is"), &rope, PositionEncoding::Utf16);
+        let d = diagnostic(
+            &finding(TEXT, "==", "is"),
+            &rope,
+            PositionEncoding::Utf16,
+            Severity::Warning,
+        );
         let request = ActionRequest {
             uri: &uri(),
             range: d.range,
@@ -304,7 +320,12 @@ mod tests {
     #[test]
     fn published_findings_answer_requests_without_diagnostics() {
         let rope = Rope::from_str(TEXT);
-        let d = diagnostic(&finding(TEXT, "==", "is"), &rope, PositionEncoding::Utf8);
+        let d = diagnostic(
+            &finding(TEXT, "==", "is"),
+            &rope,
+            PositionEncoding::Utf8,
+            Severity::Warning,
+        );
         let published = Published {
             seq: 1,
             version: 2,

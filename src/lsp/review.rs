@@ -19,6 +19,7 @@ use super::diagnostics::{self, Published};
 use super::state::{Shared, lock};
 use super::worker::{JobResult, ReviewJob, Scheduler, Skip};
 use crate::documents::{PositionEncoding, Snapshot};
+use crate::lint::{Discovery, Overrides, Policy};
 use crate::review::Review;
 
 /// A review handed to the worker, waiting for its answer.
@@ -26,6 +27,9 @@ pub struct PendingReview {
     pub seq: u64,
     snapshot: Snapshot,
     encoding: PositionEncoding,
+    /// The document's configuration, rules and suppressions, as `nib check`.
+    policy: Policy,
+    path: Option<std::path::PathBuf>,
     answer: oneshot::Receiver<JobResult<Review>>,
 }
 
@@ -55,6 +59,28 @@ fn request_error(message: &str) -> Error {
     }
 }
 
+/// The policy of `nib check` for the document: the configuration file
+/// above it (for `file:` documents), its rules and suppressions. The
+/// editor's `review.minConfidence` stands for the command line's flag; a
+/// configuration that cannot be read is logged and left out.
+fn review_policy(uri: &Uri, min_confidence: f64) -> Policy {
+    let overrides = Overrides {
+        min_confidence: Some(min_confidence),
+        ..Overrides::default()
+    };
+    let found = uri.to_file_path().and_then(|path| {
+        Discovery::default()
+            .for_file(&path)
+            .map_err(|e| tracing::warn!("{e}"))
+            .ok()
+            .flatten()
+    });
+    Policy::new(found.as_deref(), &overrides).unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        Policy::with_threshold(min_confidence)
+    })
+}
+
 impl Shared {
     /// Hands a review of the open document `uri` to the worker, or says
     /// why it cannot run. A `background` review gives way to one of the
@@ -78,13 +104,17 @@ impl Shared {
         let seq = self.next_review.fetch_add(1, Ordering::Relaxed);
         let encoding = lock(&self.session).encoding;
         let shown = self.display_path(uri);
+        let policy = review_policy(uri, settings.min_confidence);
+        let mut options = settings.options();
+        options.min_confidence = policy.lowest_threshold();
+        let path = diagnostics::review_path(&shown, &snapshot.language);
         let (reply, answer) = oneshot::channel();
         self.scheduler.review(ReviewJob {
             uri: uri.clone(),
             seq,
-            path: diagnostics::review_path(&shown, &snapshot.language),
+            path: path.clone(),
             text: snapshot.text.to_string(),
-            options: settings.options(),
+            options,
             background,
             reply,
         });
@@ -92,6 +122,8 @@ impl Shared {
             seq,
             snapshot,
             encoding,
+            policy,
+            path,
             answer,
         })
     }
@@ -138,6 +170,8 @@ impl Shared {
             seq,
             snapshot,
             encoding,
+            policy,
+            path,
             answer,
         } = pending;
         let uri = &snapshot.uri;
@@ -173,10 +207,11 @@ impl Shared {
         if current != Some(snapshot.version) || !lock(&self.config).review.enable {
             return Ok(state("stale"));
         }
-        let found: Vec<_> = review
-            .findings
+        let text = snapshot.text.to_string();
+        let kept = policy.filter(&text, path.as_deref(), review.findings);
+        let found: Vec<_> = kept
             .iter()
-            .map(|f| diagnostics::diagnostic(f, &snapshot.text, encoding))
+            .map(|f| diagnostics::diagnostic(f, &snapshot.text, encoding, policy.severity(&f.rule)))
             .collect();
         {
             let mut published = lock(&self.published);

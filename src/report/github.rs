@@ -8,14 +8,13 @@
 
 use std::fmt::Write;
 
-use super::{Report, Severity};
+use super::Report;
 
 pub(super) fn render(report: &Report) -> String {
     let mut out = String::new();
     for d in &report.diagnostics {
-        let level = match d.severity {
-            Severity::Warning => "warning",
-        };
+        // Workflow commands are named like nib's severities.
+        let level = d.severity.as_str();
         let _ = writeln!(
             out,
             "::{level} file={},line={},col={},endLine={},endColumn={},title={}::{}",

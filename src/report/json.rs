@@ -15,7 +15,8 @@
 //!       "start": {"line": 2, "column": 10},
 //!       "end": {"line": 2, "column": 12},
 //!       "source_line": "    if x == None:",
-//!       "fix": {"replacement": "is", "start": {...}, "end": {...}}
+//!       "fix": {"replacement": "is", "start": {...}, "end": {...}},
+//!       "fingerprint": "3f2a9c0d41b7e655"
 //!     }
 //!   ],
 //!   "summary": {
@@ -26,7 +27,8 @@
 //! ```
 //!
 //! Lines and columns are 1-based, columns in characters, `end` exclusive;
-//! `fix` may be `null`. New keys may be added in version 1; removing or
+//! `fix` may be `null`; `severity` is `warning` or `error`; `fingerprint`
+//! stays the same while the finding's line text does (baselines use it). New keys may be added in version 1; removing or
 //! changing the meaning of one bumps `version`.
 
 use std::collections::BTreeMap;

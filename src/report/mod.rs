@@ -6,7 +6,10 @@
 //! character (exclusive), as SARIF defines it.
 
 mod github;
+mod gitlab;
 mod json;
+mod junit;
+mod rdjson;
 mod sarif;
 mod text;
 
@@ -27,12 +30,41 @@ pub enum Format {
     Sarif,
     /// GitHub Actions workflow commands: annotations on the pull request.
     Github,
+    /// reviewdog's rdjson, with suggestions.
+    Rdjson,
+    /// GitLab Code Quality, for merge request widgets.
+    Gitlab,
+    /// JUnit XML, for CI systems' test reports.
+    Junit,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How much a finding matters; `--fail-level` and configuration files
+/// use these names.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// A 1-based line and column (in characters).
@@ -66,11 +98,17 @@ pub struct Diagnostic {
     /// The line the finding starts on, without its line break.
     pub source_line: String,
     pub fix: Option<Fix>,
+    /// Stable across commits that move the code: a hash of the path, rule,
+    /// line text (trimmed), original and replacement, and which occurrence
+    /// of those in the file this is. Baselines and SARIF's
+    /// `partialFingerprints` use it.
+    pub fingerprint: String,
 }
 
 impl Diagnostic {
     /// Converts a review finding in `text` (the file's contents) at `path`.
-    pub fn from_finding(path: &str, text: &str, finding: &Finding) -> Self {
+    /// The fingerprint is left empty: [`Report::add_file`] sets it.
+    pub fn from_finding(path: &str, text: &str, finding: &Finding, severity: Severity) -> Self {
         let start = position(text, finding.start);
         let end = position(text, finding.end);
         let line_start = text[..finding.start].rfind('\n').map_or(0, |i| i + 1);
@@ -81,7 +119,7 @@ impl Diagnostic {
             path: path.replace('\\', "/"),
             rule: format!("nib/{}", finding.rule),
             message: finding.message.clone(),
-            severity: Severity::Warning,
+            severity,
             confidence: finding.confidence,
             start,
             end,
@@ -91,7 +129,33 @@ impl Diagnostic {
                 start,
                 end,
             }),
+            fingerprint: String::new(),
         }
+    }
+
+    /// The hash of what identifies the finding apart from where it is.
+    fn identity(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        let replacement = self.fix.as_ref().map_or("", |f| f.replacement.as_str());
+        let start = self.start.column.saturating_sub(1);
+        let original: String = self
+            .source_line
+            .chars()
+            .skip(start)
+            .take(self.end.column.saturating_sub(self.start.column))
+            .collect();
+        for part in [
+            self.path.as_str(),
+            self.rule.as_str(),
+            self.source_line.trim(),
+            original.as_str(),
+            replacement,
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.finalize().into()
     }
 }
 
@@ -121,6 +185,23 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds one file's findings, in text order, with their fingerprints.
+    pub fn add_file(&mut self, mut diagnostics: Vec<Diagnostic>) {
+        use sha2::Digest;
+        let mut seen: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+        for d in &mut diagnostics {
+            let identity = d.identity();
+            let n = seen.entry(identity).or_insert(0);
+            let mut h = sha2::Sha256::new();
+            h.update(identity);
+            h.update(n.to_le_bytes());
+            *n += 1;
+            let digest = h.finalize();
+            d.fingerprint = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        }
+        self.diagnostics.extend(diagnostics);
+    }
+
     /// Findings per rule, in rule order.
     pub fn by_rule(&self) -> BTreeMap<&str, usize> {
         let mut counts = BTreeMap::new();
@@ -136,29 +217,26 @@ impl Report {
         paths.len()
     }
 
+    /// The text format's findings without its summary line.
+    pub fn render_text_findings(&self) -> String {
+        text::findings(self)
+    }
+
+    /// The text format's summary line alone.
+    pub fn render_text_summary(&self) -> String {
+        text::summary(self)
+    }
+
     pub fn render(&self, format: Format) -> String {
         match format {
             Format::Text => text::render(self),
             Format::Json => json::render(self),
             Format::Sarif => sarif::render(self),
             Format::Github => github::render(self),
+            Format::Rdjson => rdjson::render(self),
+            Format::Gitlab => gitlab::render(self),
+            Format::Junit => junit::render(self),
         }
-    }
-}
-
-/// What a rule looks for, for SARIF's `rules[]` and help texts.
-pub fn rule_description(rule: &str) -> &'static str {
-    match rule.trim_start_matches("nib/") {
-        "comparison" => "A comparison operator that looks swapped (< for <=, > for <)",
-        "equality" => "An equality test that looks inverted (== for !=)",
-        "identity" => "An equality test where an identity test belongs, or the reverse (== None)",
-        "membership" => "A membership test that looks inverted (in for not in)",
-        "boolean-operator" => "A boolean operator that looks swapped (and for or)",
-        "boolean-literal" => "A boolean literal that looks inverted (True for False)",
-        "arithmetic" => "An arithmetic operator that looks swapped (+ for -)",
-        "range" => "A range bound that looks off (.. for ..=)",
-        "off-by-one" => "A 0 or 1 that looks off by one",
-        _ => "A token the model expects to be another member of its class",
     }
 }
 

@@ -1,15 +1,19 @@
 //! SARIF 2.1.0 (<https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html>),
 //! the format GitHub code scanning and other tools ingest.
 //!
-//! One run; `tool.driver.rules` lists the rules that have results, and each
-//! result points at its rule by `ruleId` and `ruleIndex`. Regions use
+//! One run; `tool.driver.rules` lists the rules that have results with
+//! what GitHub code scanning asks of them (`fullDescription`, `help` with
+//! an example and the fix, `helpUri`), and each result points at its rule
+//! by `ruleId` and `ruleIndex`, carries `partialFingerprints` (so alerts
+//! follow code that moves) and the model's confidence as `rank` (0–100). Regions use
 //! 1-based lines and columns with an exclusive `endColumn` (§3.30.5), which
 //! is what [`super::Position`] holds. Artifact URIs are relative references
 //! (`/`-separated, percent-encoded), resolved against the checkout.
 
 use serde_json::{Value, json};
 
-use super::{Diagnostic, Report, Severity, rule_description};
+use super::{Diagnostic, Report};
+use crate::review::rules;
 
 pub(super) fn render(report: &Report) -> String {
     let rules: Vec<&str> = report.by_rule().into_keys().collect();
@@ -27,12 +31,7 @@ pub(super) fn render(report: &Report) -> String {
                     "name": "nib",
                     "version": env!("CARGO_PKG_VERSION"),
                     "informationUri": "https://github.com/nib-dev/nib",
-                    "rules": rules.iter().map(|id| json!({
-                        "id": id,
-                        "name": id.trim_start_matches("nib/"),
-                        "shortDescription": {"text": rule_description(id)},
-                        "defaultConfiguration": {"level": "warning"},
-                    })).collect::<Vec<_>>(),
+                    "rules": rules.iter().map(|id| rule(id)).collect::<Vec<_>>(),
                 }
             },
             "results": results,
@@ -41,6 +40,31 @@ pub(super) fn render(report: &Report) -> String {
     let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();
     out.push('\n');
     out
+}
+
+/// A `reportingDescriptor` from the rule's documentation.
+fn rule(id: &str) -> Value {
+    let name = id.trim_start_matches("nib/");
+    let Some(rule) = rules::get(name) else {
+        return json!({"id": id, "name": name, "shortDescription": {"text": name}});
+    };
+    let e = &rule.example;
+    json!({
+        "id": id,
+        "name": name,
+        "shortDescription": {"text": rule.summary_text()},
+        "fullDescription": {"text": format!("{}. {}", rule.summary_text(), rule.why)},
+        "help": {
+            "text": format!(
+                "{}\n\nExample:\n{}\nFix:\n{}",
+                rule.why, e.before, e.after
+            ),
+            "markdown": rule.markdown(),
+        },
+        "helpUri": rule.help_uri(),
+        "defaultConfiguration": {"level": "warning"},
+        "properties": {"tags": ["correctness"], "precision": "medium"},
+    })
 }
 
 fn result(d: &Diagnostic, rule_index: Option<usize>) -> Value {
@@ -54,7 +78,7 @@ fn result(d: &Diagnostic, rule_index: Option<usize>) -> Value {
     let mut result = json!({
         "ruleId": d.rule,
         "ruleIndex": rule_index,
-        "level": match d.severity { Severity::Warning => "warning" },
+        "level": d.severity.as_str(),
         "message": {"text": d.message},
         "locations": [{
             "physicalLocation": {
@@ -62,6 +86,8 @@ fn result(d: &Diagnostic, rule_index: Option<usize>) -> Value {
                 "region": region,
             }
         }],
+        "partialFingerprints": {"nib/v1": d.fingerprint},
+        "rank": (d.confidence * 1000.0).round() / 10.0,
         "properties": {"confidence": d.confidence},
     });
     if let Some(fix) = &d.fix {

@@ -25,27 +25,27 @@ fn finding(text: &str, at: &str, rule: &str, replacement: &str, confidence: f64)
 fn report() -> Report {
     let py = "def check(x):\n    if x == None:\n        return 0\n    return x\n";
     let rs = "fn f(v: &[u8]) -> bool {\n\tlet é = \"ü\"; v.len() < 0\n}\n";
-    let mut diagnostics = vec![
-        Diagnostic::from_finding(
-            "src/check.py",
-            py,
-            &finding(py, "==", "identity", "is", 0.93),
-        ),
-        Diagnostic::from_finding(
-            "src/odd dir,1/lib.rs",
-            rs,
-            &finding(rs, "<", "comparison", ">", 0.8125),
-        ),
-    ];
-    diagnostics.sort_by(|a, b| a.path.cmp(&b.path));
-    Report {
+    let mut report = Report {
         model: "models/default".into(),
         files_checked: 3,
         files_skipped: 1,
         sites: 12,
         sites_scored: 12,
-        diagnostics,
-    }
+        diagnostics: Vec::new(),
+    };
+    report.add_file(vec![Diagnostic::from_finding(
+        "src/check.py",
+        py,
+        &finding(py, "==", "identity", "is", 0.93),
+        Severity::Warning,
+    )]);
+    report.add_file(vec![Diagnostic::from_finding(
+        "src/odd dir,1/lib.rs",
+        rs,
+        &finding(rs, "<", "comparison", ">", 0.8125),
+        Severity::Error,
+    )]);
+    report
 }
 
 #[test]
@@ -94,4 +94,67 @@ fn sarif_format() {
 #[test]
 fn github_format() {
     insta::assert_snapshot!(report().render(Format::Github));
+}
+
+#[test]
+fn rdjson_format() {
+    let out = report().render(Format::Rdjson);
+    let value: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    // `<` after a tab, `let é = "ü"; v.len() `: 22 characters, 24 bytes.
+    assert_eq!(
+        value["diagnostics"][1]["location"]["range"]["start"]["column"],
+        25
+    );
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn gitlab_format() {
+    let out = report().render(Format::Gitlab);
+    let value: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    assert_eq!(value.as_array().map(Vec::len), Some(2));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn junit_format() {
+    insta::assert_snapshot!(report().render(Format::Junit));
+}
+
+#[test]
+fn fingerprints_ignore_line_numbers_and_count_repeats() {
+    let a = "x = 1\nif y == None:\n    pass\n";
+    let b = "\n\nx = 1\nif y == None:\n    pass\nif y == None:\n    pass\n";
+    let prints = |text: &str| {
+        let mut r = Report::default();
+        let mut findings = Vec::new();
+        let mut from = 0;
+        while let Some(i) = text[from..].find("==") {
+            let start = from + i;
+            findings.push(Diagnostic::from_finding(
+                "a.py",
+                text,
+                &Finding {
+                    rule: "identity".into(),
+                    message: String::new(),
+                    confidence: 0.9,
+                    start,
+                    end: start + 2,
+                    original: "==".into(),
+                    replacement: "is".into(),
+                },
+                Severity::Warning,
+            ));
+            from = start + 2;
+        }
+        r.add_file(findings);
+        r.diagnostics
+            .into_iter()
+            .map(|d| d.fingerprint)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (prints(a), prints(b));
+    assert_eq!(a[0], b[0], "moved down two lines: same finding");
+    assert_ne!(b[0], b[1], "the second occurrence is another finding");
+    assert_eq!(a[0].len(), 16);
 }

@@ -7,10 +7,23 @@ use std::fmt::Write;
 use super::{Diagnostic, Report};
 
 pub(super) fn render(report: &Report) -> String {
+    let mut out = findings(report);
+    out.push_str(&summary(report));
+    out
+}
+
+/// The findings alone, for output streamed file by file.
+pub(super) fn findings(report: &Report) -> String {
     let mut out = String::new();
     for d in &report.diagnostics {
         diagnostic(&mut out, d);
     }
+    out
+}
+
+/// The closing line: what was found in how many files.
+pub(super) fn summary(report: &Report) -> String {
+    let mut out = String::new();
     let files = |n: usize| if n == 1 { "file" } else { "files" };
     let n = report.diagnostics.len();
     let checked = format!(

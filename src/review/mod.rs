@@ -7,11 +7,12 @@
 //! given and knows nothing of LSP positions or output formats; `report/`
 //! and `lsp/` convert.
 
+pub mod rules;
 mod score;
 mod sites;
 
 pub use self::score::review;
-pub use self::sites::{Alternative, Language, Site, language_of};
+pub use self::sites::{Alternative, Language, Site, language_of, rule_names};
 
 use crate::engine::EngineError;
 
@@ -25,6 +26,9 @@ pub struct ReviewOptions {
     pub max_sites: usize,
     /// Token budget of one scoring prompt (prefix and suffix around a place).
     pub prompt_tokens: usize,
+    /// Only places inside these byte ranges (the lines a change touched);
+    /// `None` for the whole text.
+    pub only: Option<Vec<std::ops::Range<usize>>>,
 }
 
 impl Default for ReviewOptions {
@@ -38,6 +42,7 @@ impl Default for ReviewOptions {
             min_confidence: 0.9,
             max_sites: 400,
             prompt_tokens: 1024,
+            only: None,
         }
     }
 }

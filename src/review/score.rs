@@ -38,7 +38,10 @@ pub fn review(
     let Some(language) = path.and_then(language_of) else {
         return Ok(Review::default());
     };
-    let sites = language.sites(text);
+    let mut sites = language.sites(text);
+    if let Some(only) = &options.only {
+        sites.retain(|s| only.iter().any(|r| r.start <= s.start && s.start < r.end));
+    }
     let mut review = Review {
         sites: sites.len(),
         ..Review::default()

@@ -97,6 +97,17 @@ static LANGUAGES: LazyLock<Vec<Language>> = LazyLock::new(|| {
     languages
 });
 
+/// Every rule name some rule set uses, sorted.
+pub fn rule_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = LANGUAGES
+        .iter()
+        .flat_map(|l| l.groups.iter().map(|g| g.rule.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 /// The rules for a file, by its extension; `None` for languages without any.
 pub fn language_of(path: &Path) -> Option<&'static Language> {
     let rules = crate::languages::by_path(path.to_str()?)?
@@ -165,6 +176,11 @@ impl Language {
                     i += len;
                     continue;
                 }
+                if member == "in" && loop_in(&text[..start]) {
+                    // `for x in xs`: the loop's `in`; `not in` would not parse.
+                    i += len;
+                    continue;
+                }
                 if let Some((member, alternatives)) = self.alternatives(&member) {
                     sites.push(Site {
                         start,
@@ -222,6 +238,36 @@ impl Language {
     }
 }
 
+/// Whether an `in` after `before` is a `for` loop's (or comprehension's):
+/// between the last `for` of the line and it stands only a target (names,
+/// commas, dots, brackets, `*`), never an operator or another keyword.
+fn loop_in(before: &str) -> bool {
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let last_for = line
+        .match_indices("for")
+        .filter(|(at, _)| {
+            let prev = line[..*at].chars().next_back();
+            let next = line[at + 3..].chars().next();
+            !prev.is_some_and(is_ident) && next.is_some_and(char::is_whitespace)
+        })
+        .last();
+    let Some((at, _)) = last_for else {
+        return false;
+    };
+    let target = &line[at + 3..];
+    let keyword = target.split(|c: char| !is_ident(c)).any(|w| {
+        matches!(
+            w,
+            "in" | "if" | "else" | "and" | "or" | "not" | "is" | "lambda"
+        )
+    });
+    !target.trim().is_empty()
+        && !keyword
+        && target
+            .chars()
+            .all(|c| is_ident(c) || c.is_whitespace() || ",.()[]*".contains(c))
+}
+
 /// Length of the numeric literal at the start of `code` (`10`, `0.5`, `0x1f`,
 /// `1e-3`, `1_000u32`), so `0` and `1` match only as whole numbers.
 fn number_len(code: &str) -> usize {
@@ -247,6 +293,25 @@ fn number_len(code: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loops_in_is_no_membership_test() {
+        let py = language_of(Path::new("a.py")).expect("python");
+        let members = |text: &str| -> Vec<String> {
+            py.sites(text)
+                .iter()
+                .filter(|s| s.member.contains("in"))
+                .map(|s| text[s.start..s.end].to_owned())
+                .collect()
+        };
+        assert!(members("for x in xs:\n    pass\n").is_empty());
+        assert!(members("for (k, v) in d.items(): pass\n").is_empty());
+        assert!(members("ys = [f(x) for x in xs]\n").is_empty());
+        assert_eq!(members("ys = [x for x in xs if x in seen]\n"), ["in"]);
+        assert_eq!(members("if key in table:\n"), ["in"]);
+        assert_eq!(members("for x in xs:\n    ok = x not in bad\n"), ["not in"]);
+        assert_eq!(members("before = 1\nok = a in b\n"), ["in"]);
+    }
 
     fn found(ext: &str, text: &str) -> Vec<String> {
         let lang = language_of(Path::new(&format!("f.{ext}"))).expect("a language");

@@ -1,0 +1,273 @@
+//! Which findings a check reports: the rules selected and ignored, each
+//! rule's threshold and severity, the files excluded, and the inline
+//! suppressions. The command line's choices over a configuration file's;
+//! the same policy filters `nib check` and the server's diagnostics.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::config::{Found, Settings, check_rule};
+use super::suppress::Suppressions;
+use crate::report::Severity;
+use crate::review::Finding;
+
+/// What the command line says, on top of any configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replaces the file's `select`.
+    pub select: Option<Vec<String>>,
+    /// Added to the file's `ignore`.
+    pub ignore: Vec<String>,
+    /// Added to the file's `exclude`, relative to the current folder.
+    pub exclude: Vec<String>,
+    /// Replaces every threshold but the per-rule ones of the file.
+    pub min_confidence: Option<f64>,
+}
+
+impl Overrides {
+    pub fn validate(&self) -> Result<(), String> {
+        for name in self.select.iter().flatten().chain(&self.ignore) {
+            check_rule(name)?;
+        }
+        exclusions(&self.exclude, Path::new(".")).map(|_| ())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    settings: Settings,
+    select: Option<BTreeSet<String>>,
+    ignore: BTreeSet<String>,
+    default_threshold: f64,
+    exclude: Vec<(PathBuf, GlobSet)>,
+}
+
+/// The threshold when neither the command line nor a file sets one.
+pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.9;
+
+fn bare(name: &str) -> String {
+    name.strip_prefix("nib/").unwrap_or(name).to_owned()
+}
+
+impl Policy {
+    pub fn new(found: Option<&Found>, overrides: &Overrides) -> Result<Self, String> {
+        let settings = found.map(|f| f.settings.clone()).unwrap_or_default();
+        let select = overrides
+            .select
+            .clone()
+            .or_else(|| settings.select.clone())
+            .map(|names| names.iter().map(|n| bare(n)).collect());
+        let ignore = settings
+            .ignore
+            .iter()
+            .chain(&overrides.ignore)
+            .map(|n| bare(n))
+            .collect();
+        let default_threshold = overrides
+            .min_confidence
+            .or(settings.min_confidence)
+            .unwrap_or(DEFAULT_MIN_CONFIDENCE);
+        let mut exclude = vec![(
+            PathBuf::from("."),
+            exclusions(&overrides.exclude, Path::new("."))?,
+        )];
+        if let Some(found) = found {
+            exclude.push((
+                found.dir.clone(),
+                exclusions(&settings.exclude, &found.dir)?,
+            ));
+        }
+        Ok(Self {
+            settings,
+            select,
+            ignore,
+            default_threshold,
+            exclude,
+        })
+    }
+
+    /// Every rule at one threshold, nothing excluded: no configuration.
+    pub fn with_threshold(min_confidence: f64) -> Self {
+        Self {
+            settings: Settings::default(),
+            select: None,
+            ignore: BTreeSet::new(),
+            default_threshold: min_confidence,
+            exclude: Vec::new(),
+        }
+    }
+
+    pub fn enabled(&self, rule: &str) -> bool {
+        let rule = bare(rule);
+        !self.ignore.contains(&rule) && self.select.as_ref().is_none_or(|s| s.contains(&rule))
+    }
+
+    pub fn threshold(&self, rule: &str) -> f64 {
+        self.settings
+            .rules
+            .get(&bare(rule))
+            .and_then(|r| r.min_confidence)
+            .unwrap_or(self.default_threshold)
+    }
+
+    pub fn severity(&self, rule: &str) -> Severity {
+        self.settings
+            .rules
+            .get(&bare(rule))
+            .and_then(|r| r.severity)
+            .unwrap_or(Severity::Warning)
+    }
+
+    /// The threshold a review runs with, so that every rule's own can filter.
+    pub fn lowest_threshold(&self) -> f64 {
+        self.settings
+            .rules
+            .values()
+            .filter_map(|r| r.min_confidence)
+            .fold(self.default_threshold, f64::min)
+    }
+
+    /// Whether `path` is excluded (by the command line, or by the
+    /// configuration's globs relative to its folder).
+    pub fn excludes(&self, path: &Path) -> bool {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        self.exclude.iter().any(|(base, set)| {
+            let base = std::path::absolute(base).unwrap_or_else(|_| base.clone());
+            let Ok(relative) = absolute.strip_prefix(&base) else {
+                return false;
+            };
+            // `dir/` style patterns exclude what is below the folder.
+            relative
+                .ancestors()
+                .filter(|p| !p.as_os_str().is_empty())
+                .any(|p| set.is_match(p))
+        })
+    }
+
+    /// The findings of one file this policy reports.
+    pub fn filter(&self, text: &str, path: Option<&Path>, findings: Vec<Finding>) -> Vec<Finding> {
+        let lang = crate::lex::Lang::from_path(path.and_then(Path::to_str));
+        let suppressions = Suppressions::parse(text, lang);
+        findings
+            .into_iter()
+            .filter(|f| {
+                self.enabled(&f.rule)
+                    && f.confidence >= self.threshold(&f.rule)
+                    && !suppressions.covers(f.start, &f.rule)
+            })
+            .collect()
+    }
+}
+
+/// Globs matched against paths relative to `base`; a pattern without a `/`
+/// matches a name at any depth (`*.min.js`, `vendor`), one ending in `/` a
+/// folder and what it holds.
+fn exclusions(patterns: &[String], base: &Path) -> Result<GlobSet, String> {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        let trimmed = pattern.trim_end_matches('/');
+        let anchored = trimmed.trim_start_matches("./");
+        let glob = if anchored.contains('/') {
+            anchored.to_owned()
+        } else {
+            format!("**/{anchored}")
+        };
+        let glob = Glob::new(&glob)
+            .map_err(|e| format!("exclude `{pattern}` (from {}): {e}", base.display()))?;
+        set.add(glob);
+    }
+    set.build().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::config::RuleSettings;
+
+    fn finding(rule: &str, confidence: f64, at: usize) -> Finding {
+        Finding {
+            rule: rule.into(),
+            message: String::new(),
+            confidence,
+            start: at,
+            end: at + 1,
+            original: String::new(),
+            replacement: String::new(),
+        }
+    }
+
+    #[test]
+    fn command_line_over_file() {
+        let mut settings = Settings {
+            select: Some(vec!["identity".into(), "comparison".into()]),
+            ignore: vec!["comparison".into()],
+            min_confidence: Some(0.8),
+            ..Settings::default()
+        };
+        settings.rules.insert(
+            "identity".into(),
+            RuleSettings {
+                min_confidence: Some(0.6),
+                severity: Some(Severity::Error),
+            },
+        );
+        let found = Found {
+            file: "nib.toml".into(),
+            dir: ".".into(),
+            settings,
+        };
+        let p = Policy::new(Some(&found), &Overrides::default()).expect("valid");
+        assert!(p.enabled("nib/identity") && !p.enabled("comparison") && !p.enabled("range"));
+        assert_eq!((p.threshold("identity"), p.threshold("range")), (0.6, 0.8));
+        assert_eq!(p.lowest_threshold(), 0.6);
+        assert_eq!(p.severity("identity"), Severity::Error);
+
+        let cli = Overrides {
+            select: Some(vec!["range".into()]),
+            min_confidence: Some(0.95),
+            ..Overrides::default()
+        };
+        let p = Policy::new(Some(&found), &cli).expect("valid");
+        assert!(p.enabled("range") && !p.enabled("identity"));
+        assert_eq!((p.threshold("identity"), p.threshold("range")), (0.6, 0.95));
+    }
+
+    #[test]
+    fn filter_applies_rules_thresholds_and_suppressions() {
+        let p = Policy::new(None, &Overrides::default()).expect("valid");
+        let text = "a = b == c\nd = e == f  # nib: ignore[equality]\n";
+        let kept = p.filter(
+            text,
+            Some(Path::new("x.py")),
+            vec![
+                finding("equality", 0.95, 6),
+                finding("equality", 0.5, 6),
+                finding("equality", 0.95, 17),
+            ],
+        );
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].start, 6);
+    }
+
+    #[test]
+    fn exclusions_by_name_folder_and_path() {
+        let cli = Overrides {
+            exclude: vec!["*.min.js".into(), "vendor/".into(), "src/gen/*.py".into()],
+            ..Overrides::default()
+        };
+        let p = Policy::new(None, &cli).expect("valid");
+        for excluded in [
+            "a/b.min.js",
+            "vendor/x.py",
+            "lib/vendor/deep/y.rs",
+            "src/gen/z.py",
+        ] {
+            assert!(p.excludes(Path::new(excluded)), "{excluded}");
+        }
+        for kept in ["a/b.js", "vendors/x.py", "src/z.py", "other/src/gen/z.py"] {
+            assert!(!p.excludes(Path::new(kept)), "{kept}");
+        }
+    }
+}
