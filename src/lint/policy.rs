@@ -40,12 +40,11 @@ pub struct Policy {
     settings: Settings,
     select: Option<BTreeSet<String>>,
     ignore: BTreeSet<String>,
-    default_threshold: f64,
+    /// The command line's or the file's threshold; `None` for each rule's
+    /// calibrated default ([`crate::review::rules::default_threshold`]).
+    chosen_threshold: Option<f64>,
     exclude: Vec<(PathBuf, GlobSet)>,
 }
-
-/// The threshold when neither the command line nor a file sets one.
-pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.9;
 
 fn bare(name: &str) -> String {
     name.strip_prefix("nib/").unwrap_or(name).to_owned()
@@ -65,10 +64,7 @@ impl Policy {
             .chain(&overrides.ignore)
             .map(|n| bare(n))
             .collect();
-        let default_threshold = overrides
-            .min_confidence
-            .or(settings.min_confidence)
-            .unwrap_or(DEFAULT_MIN_CONFIDENCE);
+        let chosen_threshold = overrides.min_confidence.or(settings.min_confidence);
         let mut exclude = vec![(
             PathBuf::from("."),
             exclusions(&overrides.exclude, Path::new("."))?,
@@ -83,18 +79,19 @@ impl Policy {
             settings,
             select,
             ignore,
-            default_threshold,
+            chosen_threshold,
             exclude,
         })
     }
 
-    /// Every rule at one threshold, nothing excluded: no configuration.
-    pub fn with_threshold(min_confidence: f64) -> Self {
+    /// No configuration: every rule, nothing excluded, at `min_confidence`
+    /// or (`None`) each rule's default.
+    pub fn with_threshold(min_confidence: Option<f64>) -> Self {
         Self {
             settings: Settings::default(),
             select: None,
             ignore: BTreeSet::new(),
-            default_threshold: min_confidence,
+            chosen_threshold: min_confidence,
             exclude: Vec::new(),
         }
     }
@@ -104,12 +101,16 @@ impl Policy {
         !self.ignore.contains(&rule) && self.select.as_ref().is_none_or(|s| s.contains(&rule))
     }
 
-    pub fn threshold(&self, rule: &str) -> f64 {
+    /// The threshold of `rule` in files of `rule_set`: the file's setting
+    /// for the rule, else the command line's or the file's general one,
+    /// else the rule's calibrated default.
+    pub fn threshold(&self, rule: &str, rule_set: Option<&str>) -> f64 {
         self.settings
             .rules
             .get(&bare(rule))
             .and_then(|r| r.min_confidence)
-            .unwrap_or(self.default_threshold)
+            .or(self.chosen_threshold)
+            .unwrap_or_else(|| crate::review::rules::default_threshold(rule, rule_set))
     }
 
     pub fn severity(&self, rule: &str) -> Severity {
@@ -120,13 +121,13 @@ impl Policy {
             .unwrap_or(Severity::Warning)
     }
 
-    /// The threshold a review runs with, so that every rule's own can filter.
-    pub fn lowest_threshold(&self) -> f64 {
-        self.settings
-            .rules
-            .values()
-            .filter_map(|r| r.min_confidence)
-            .fold(self.default_threshold, f64::min)
+    /// The threshold a review of a `rule_set` file runs with, so that
+    /// every rule's own can filter.
+    pub fn lowest_threshold(&self, rule_set: Option<&str>) -> f64 {
+        crate::review::rules::all()
+            .iter()
+            .map(|r| self.threshold(&r.name, rule_set))
+            .fold(1.0, f64::min)
     }
 
     /// Whether `path` is excluded (by the command line, or by the
@@ -149,16 +150,23 @@ impl Policy {
     /// The findings of one file this policy reports.
     pub fn filter(&self, text: &str, path: Option<&Path>, findings: Vec<Finding>) -> Vec<Finding> {
         let lang = crate::lex::Lang::from_path(path.and_then(Path::to_str));
+        let rule_set = rule_set_of(path);
         let suppressions = Suppressions::parse(text, lang);
         findings
             .into_iter()
             .filter(|f| {
                 self.enabled(&f.rule)
-                    && f.confidence >= self.threshold(&f.rule)
+                    && f.confidence >= self.threshold(&f.rule, rule_set)
                     && !suppressions.covers(f.start, &f.rule)
             })
             .collect()
     }
+}
+
+/// The rule set (`python`, `rust`, `c-like`) reviewing `path`.
+pub fn rule_set_of(path: Option<&Path>) -> Option<&'static str> {
+    path.and_then(crate::review::language_of)
+        .map(|l| l.name.as_str())
 }
 
 /// Globs matched against paths relative to `base`; a pattern without a `/`
@@ -220,8 +228,12 @@ mod tests {
         };
         let p = Policy::new(Some(&found), &Overrides::default()).expect("valid");
         assert!(p.enabled("nib/identity") && !p.enabled("comparison") && !p.enabled("range"));
-        assert_eq!((p.threshold("identity"), p.threshold("range")), (0.6, 0.8));
-        assert_eq!(p.lowest_threshold(), 0.6);
+        let py = Some("python");
+        assert_eq!(
+            (p.threshold("identity", py), p.threshold("range", py)),
+            (0.6, 0.8)
+        );
+        assert_eq!(p.lowest_threshold(py), 0.6);
         assert_eq!(p.severity("identity"), Severity::Error);
 
         let cli = Overrides {
@@ -231,12 +243,29 @@ mod tests {
         };
         let p = Policy::new(Some(&found), &cli).expect("valid");
         assert!(p.enabled("range") && !p.enabled("identity"));
-        assert_eq!((p.threshold("identity"), p.threshold("range")), (0.6, 0.95));
+        let rs = Some("rust");
+        assert_eq!(
+            (p.threshold("identity", rs), p.threshold("range", rs)),
+            (0.6, 0.95)
+        );
+
+        // Nobody chose: each rule's calibrated default for the language.
+        let p = Policy::new(None, &Overrides::default()).expect("valid");
+        for rule in crate::review::rules::all() {
+            assert_eq!(
+                p.threshold(&rule.name, rs),
+                crate::review::rules::default_threshold(&rule.name, rs)
+            );
+        }
     }
 
     #[test]
     fn filter_applies_rules_thresholds_and_suppressions() {
-        let p = Policy::new(None, &Overrides::default()).expect("valid");
+        let cli = Overrides {
+            min_confidence: Some(0.9),
+            ..Overrides::default()
+        };
+        let p = Policy::new(None, &cli).expect("valid");
         let text = "a = b == c\nd = e == f  # nib: ignore[equality]\n";
         let kept = p.filter(
             text,

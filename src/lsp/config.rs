@@ -14,7 +14,7 @@
 //! | `promptTokens`  | integer 64–16384            | 1024 | prompt budget for prefix, suffix and other files |
 //! | `contextFiles`  | integer 0–16                | 3 | other open files of the same language offered as context |
 //! | `review.enable` | bool                        | true | review documents on open, on save and on `nib.reviewFile` |
-//! | `review.minConfidence` | number 0–1           | the review's default | findings the model is less sure of are not shown |
+//! | `review.minConfidence` | number 0–1           | each rule's calibrated threshold (or nib.toml's) | findings the model is less sure of are not shown |
 //!
 //! `review` is an object; an update may carry either key alone, and
 //! `"review": null` resets both.
@@ -29,7 +29,6 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use crate::engine::DeviceRequest;
-use crate::review::ReviewOptions;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -67,24 +66,15 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewSettings {
     pub enable: bool,
-    pub min_confidence: f64,
+    /// `None`: the configuration's, else each rule's calibrated default.
+    pub min_confidence: Option<f64>,
 }
 
 impl Default for ReviewSettings {
     fn default() -> Self {
         Self {
             enable: true,
-            min_confidence: ReviewOptions::default().min_confidence,
-        }
-    }
-}
-
-impl ReviewSettings {
-    /// The review core's options with these settings applied.
-    pub fn options(&self) -> ReviewOptions {
-        ReviewOptions {
-            min_confidence: self.min_confidence,
-            ..ReviewOptions::default()
+            min_confidence: None,
         }
     }
 }
@@ -301,7 +291,7 @@ impl ReviewSettings {
                 "minConfidence" => match value {
                     Value::Null => self.min_confidence = defaults.min_confidence,
                     _ => match value.as_f64().filter(|c| (0.0..=1.0).contains(c)) {
-                        Some(c) => self.min_confidence = c,
+                        Some(c) => self.min_confidence = Some(c),
                         None => {
                             errors.push((key.clone(), "expected a number from 0 to 1".to_owned()))
                         }
@@ -430,7 +420,7 @@ mod tests {
             c.review,
             ReviewSettings {
                 enable: false,
-                min_confidence: 0.8
+                min_confidence: Some(0.8)
             }
         );
         // One key alone leaves the other; a bad value keeps the old one and
@@ -441,14 +431,11 @@ mod tests {
         assert!(update.errors[0].contains("review.minConfidence"));
         assert_eq!(update.unknown, vec!["review.depth".to_string()]);
         assert!(c.review.enable);
-        assert_eq!(c.review.min_confidence, 0.8);
+        assert_eq!(c.review.min_confidence, Some(0.8));
         assert_eq!(c.apply(&json!({"review": "on"})).errors.len(), 1);
         assert!(c.apply(&json!({"review": null})).errors.is_empty());
         assert_eq!(c.review, ReviewSettings::default());
-        assert_eq!(
-            c.review.options().min_confidence,
-            ReviewOptions::default().min_confidence
-        );
+        assert_eq!(c.review.min_confidence, None, "each rule's own threshold");
     }
 
     #[test]

@@ -61,11 +61,11 @@ fn request_error(message: &str) -> Error {
 
 /// The policy of `nib check` for the document: the configuration file
 /// above it (for `file:` documents), its rules and suppressions. The
-/// editor's `review.minConfidence` stands for the command line's flag; a
-/// configuration that cannot be read is logged and left out.
-fn review_policy(uri: &Uri, min_confidence: f64) -> Policy {
+/// editor's `review.minConfidence`, when set, stands for the command
+/// line's flag; a configuration that cannot be read is logged and left out.
+fn review_policy(uri: &Uri, min_confidence: Option<f64>) -> Policy {
     let overrides = Overrides {
-        min_confidence: Some(min_confidence),
+        min_confidence,
         ..Overrides::default()
     };
     let found = uri.to_file_path().and_then(|path| {
@@ -105,9 +105,10 @@ impl Shared {
         let encoding = lock(&self.session).encoding;
         let shown = self.display_path(uri);
         let policy = review_policy(uri, settings.min_confidence);
-        let mut options = settings.options();
-        options.min_confidence = policy.lowest_threshold();
+        let mut options = crate::review::ReviewOptions::default();
         let path = diagnostics::review_path(&shown, &snapshot.language);
+        options.min_confidence =
+            policy.lowest_threshold(crate::lint::policy::rule_set_of(path.as_deref()));
         let (reply, answer) = oneshot::channel();
         self.scheduler.review(ReviewJob {
             uri: uri.clone(),

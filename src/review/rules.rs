@@ -14,6 +14,12 @@ pub struct Rule {
     pub summary: String,
     pub why: String,
     pub example: Example,
+    /// The threshold each rule set (`python`, `rust`, `c-like`) reports
+    /// this rule at when nobody chose one: calibrated on real code by
+    /// bench/review_quality.py so that the defaults stay near one false
+    /// finding per 1,000 lines.
+    #[serde(default)]
+    pub min_confidence: std::collections::BTreeMap<String, f64>,
 }
 
 /// Code with the bug, and the same code fixed.
@@ -37,6 +43,14 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 
 /// Where the docs page lives, for links from SARIF and the CLI.
 pub const DOCS_URL: &str = "https://github.com/nib-dev/nib/blob/main/docs/rules.md";
+
+/// The default threshold of `rule` in `rule_set` (the calibrated one, or
+/// the review's general default).
+pub fn default_threshold(rule: &str, rule_set: Option<&str>) -> f64 {
+    rule_set
+        .and_then(|set| get(rule)?.min_confidence.get(set).copied())
+        .unwrap_or(crate::review::ReviewOptions::default().min_confidence)
+}
 
 pub fn all() -> &'static [Rule] {
     &RULES
@@ -72,15 +86,29 @@ impl Rule {
              ### Example\n\n```{lang}\n{before}```\n\n### Fix\n\n```{lang}\n{after}```\n\n\
              nib offers the fix as a quick fix in the editor and in SARIF. A correct line \
              it flags can be kept with `nib: ignore[{name}]` in a comment on that line, or \
-             the rule set aside with `--ignore {name}` or `ignore = [\"{name}\"]` in `nib.toml`.\n",
+             the rule set aside with `--ignore {name}` or `ignore = [\"{name}\"]` in `nib.toml`.\n\n\
+             Reported by default at confidence {thresholds}.\n",
             name = self.name,
             summary = self.summary,
             why = self.why,
             lang = e.language,
             before = e.before,
             after = e.after,
+            thresholds = self.thresholds_text(),
         );
         out
+    }
+
+    /// The default thresholds per rule set, as prose.
+    fn thresholds_text(&self) -> String {
+        if self.min_confidence.is_empty() {
+            return "0.9".into();
+        }
+        self.min_confidence
+            .iter()
+            .map(|(set, t)| format!("{t} ({set})"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

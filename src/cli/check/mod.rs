@@ -36,8 +36,9 @@ pub struct CheckArgs {
     /// Write the results to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Report only findings the model is at least this sure of (0 to 1;
-    /// default 0.9, or the configuration's `min-confidence`).
+    /// Report only findings the model is at least this sure of (0 to 1).
+    /// Default: the configuration's `min-confidence`, else each rule's
+    /// threshold calibrated for its language (`nib rule NAME`).
     #[arg(long, value_name = "F", value_parser = parse_confidence)]
     min_confidence: Option<f64>,
     /// Only these rules (comma-separated; replaces the configuration's `select`).
@@ -54,6 +55,9 @@ pub struct CheckArgs {
     /// one found above each file.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Ignore every configuration file (nib.toml, [tool.nib]).
+    #[arg(long, conflicts_with = "config")]
+    isolated: bool,
     /// Leave out the findings recorded in FILE (see --write-baseline).
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
@@ -124,6 +128,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             crate::lint::config::read(file)?
                 .with_context(|| format!("{} has no [tool.nib] table", file.display()))?,
         ),
+        // No settings at all, for every file.
+        None if args.isolated => Some(Found {
+            file: PathBuf::from("--isolated"),
+            dir: PathBuf::from("."),
+            settings: crate::lint::Settings::default(),
+        }),
         None => None,
     };
     let mut discovery = Discovery::default();
@@ -379,7 +389,9 @@ fn review_one(
 ) -> anyhow::Result<Output> {
     let defaults = ReviewOptions::default();
     let options = ReviewOptions {
-        min_confidence: input.policy.lowest_threshold(),
+        min_confidence: input
+            .policy
+            .lowest_threshold(crate::lint::policy::rule_set_of(Some(&input.path))),
         max_sites: args.max_sites.unwrap_or(defaults.max_sites),
         only: input.only.clone(),
         ..defaults
