@@ -58,6 +58,22 @@ pub fn read_limited(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {
 pub struct Stamp(Vec<Option<(u64, SystemTime)>>);
 
 impl Stamp {
+    /// Whether the files that differ from `before` have not changed for
+    /// `quiet` (one still being copied or downloaded changes again soon; a
+    /// removed file counts as settled).
+    pub fn settled_since(&self, before: &Stamp, quiet: std::time::Duration) -> bool {
+        let now = SystemTime::now();
+        self.0
+            .iter()
+            .zip(before.0.iter().map(Some).chain(std::iter::repeat(None)))
+            .filter(|(new, old)| Some(*new) != *old)
+            .all(|(new, _)| {
+                new.is_none_or(|(_, modified)| {
+                    now.duration_since(modified).is_ok_and(|age| age >= quiet)
+                })
+            })
+    }
+
     pub fn of(paths: &[PathBuf]) -> Self {
         Self(
             paths
@@ -106,6 +122,10 @@ mod tests {
         std::fs::write(&file, "abcd").expect("write");
         assert_ne!(before, Stamp::of(&paths), "grew");
         let grown = Stamp::of(&paths);
+        let minute = std::time::Duration::from_secs(60);
+        assert!(!grown.settled_since(&before, minute), "just written");
+        assert!(grown.settled_since(&before, std::time::Duration::ZERO));
+        assert!(grown.settled_since(&grown, minute), "nothing differs");
         std::fs::remove_file(&file).expect("rm");
         assert_ne!(grown, Stamp::of(&paths), "removed");
     }

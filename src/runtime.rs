@@ -263,7 +263,14 @@ pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
 /// `PATH` without its relative entries, for a program nib starts.
 pub(crate) fn absolute_path_entries() -> Option<std::ffi::OsString> {
     let path = std::env::var_os("PATH")?;
-    std::env::join_paths(std::env::split_paths(&path).filter(|dir| dir.is_absolute())).ok()
+    let kept: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .collect();
+    if kept.is_empty() {
+        // An empty `PATH` would be searched as the current folder.
+        return Some("/usr/local/bin:/usr/bin:/bin".into());
+    }
+    std::env::join_paths(kept).ok()
 }
 
 /// An absolute folder from an environment variable; a relative one would

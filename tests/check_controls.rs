@@ -335,3 +335,35 @@ fn every_format_parses() {
     let text = String::from_utf8_lossy(&check_in(dir.path(), &["."]).stdout).into_owned();
     assert!(text.trim_end().ends_with("(2 files checked)."), "{text}");
 }
+
+#[test]
+fn diff_runs_no_filter_or_diff_driver_the_repository_names() {
+    let dir = tree(&[("a.py", FLAGS)]);
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "start"]);
+    let mark = dir.path().join("MARK");
+    let planted = format!("sh -c 'touch {}; cat'", mark.display());
+    for (key, value) in [
+        ("filter.evil.clean", planted.as_str()),
+        ("filter.evil.process", planted.as_str()),
+        ("diff.evil.command", planted.as_str()),
+        ("diff.evil.textconv", planted.as_str()),
+        ("core.fsmonitor", planted.as_str()),
+    ] {
+        git(dir.path(), &["config", key, value]);
+    }
+    std::fs::write(
+        dir.path().join(".gitattributes"),
+        "*.py filter=evil diff=evil\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("a.py"),
+        FLAGS.replace("c = True", "c = False"),
+    )
+    .expect("write");
+    let v = json_in(dir.path(), &["--diff", "HEAD", "."]);
+    assert_eq!(lines_of(&v, "a.py"), [3]);
+    assert!(!mark.exists(), "nib made git run the repository's program");
+}

@@ -26,6 +26,17 @@ fn external_data_model() -> (tempfile::TempDir, PathBuf) {
 
 const URI: &str = "file:///p/a.py";
 
+/// Dates `file` a minute back: the server reloads only files that have
+/// settled (no change for a while), not ones still being written.
+fn settle(file: &Path) {
+    let back = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(file)
+        .and_then(|f| f.set_modified(back))
+        .expect("set mtime");
+}
+
 fn serve(model: &Path) -> Lsp {
     let mut lsp = Lsp::spawn(
         &[
@@ -60,6 +71,7 @@ fn weights_truncated_under_a_running_server_neither_kill_it_nor_change_its_answe
         .expect("open")
         .set_len(1000)
         .expect("truncate");
+    settle(&data);
     let after = lsp.inline(URI, 2, 4);
     assert_eq!(before, after, "the copy read at load answers");
     let warned = lsp.notification(|n| n["method"] == "window/showMessage", TIMEOUT);
@@ -74,6 +86,25 @@ fn weights_truncated_under_a_running_server_neither_kill_it_nor_change_its_answe
 }
 
 #[test]
+fn a_model_still_being_written_is_not_reloaded_yet() {
+    let (_tmp, dir) = external_data_model();
+    let mut lsp = serve(&dir);
+    let before = lsp.inline(URI, 2, 4);
+    // Changed just now, as by a copy under way.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("model.onnx.data"))
+        .expect("open")
+        .set_len(1000)
+        .expect("truncate");
+    assert_eq!(lsp.inline(URI, 2, 4), before);
+    let status = lsp.status();
+    assert_eq!(status["state"], "ready");
+    assert!(status["message"].is_null(), "no reload tried yet: {status}");
+    assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
+}
+
+#[test]
 fn a_model_replaced_on_disk_is_reloaded() {
     let (_tmp, dir) = external_data_model();
     let mut lsp = serve(&dir);
@@ -83,6 +114,7 @@ fn a_model_replaced_on_disk_is_reloaded() {
     let bytes = std::fs::read(&data).expect("read");
     let tmp = dir.join("model.onnx.data.new");
     std::fs::write(&tmp, &bytes).expect("write");
+    settle(&tmp);
     std::fs::rename(&tmp, &data).expect("rename");
     lsp.inline(URI, 2, 4);
     lsp.notification(

@@ -140,10 +140,17 @@ async fn a_failed_load_is_an_error_state_with_one_message_and_a_new_model_loads(
 async fn a_model_changed_on_disk_is_reloaded_and_a_broken_one_keeps_the_loaded_copy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let graph = dir.path().join("model.onnx");
-    // Whole files at once (the worker may look at any moment).
+    // Whole files at once (the worker may look at any moment), dated a
+    // minute back: the worker reloads only files that have settled.
     let replace = |text: &str| {
         let tmp = dir.path().join("model.tmp");
         std::fs::write(&tmp, text).expect("write");
+        let back = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&tmp)
+            .and_then(|f| f.set_modified(back))
+            .expect("set mtime");
         std::fs::rename(&tmp, &graph).expect("rename");
     };
     replace("first");

@@ -40,14 +40,22 @@ impl Weights {
             });
         }
         let dir = graph.parent().unwrap_or(Path::new("."));
+        let invalid = |message: String| ModelError::Invalid {
+            file: graph.to_path_buf(),
+            message,
+        };
+        let locations = external_locations(&bytes)
+            .ok_or_else(|| invalid("it names external data in a form nib does not read".into()))?;
+        // Named inside the folder; links are followed (the Hugging Face
+        // cache's snapshot folders are links into its blob store).
         let mut external = Vec::new();
-        for name in external_locations(&bytes) {
-            let relative = inside_folder(&name).ok_or_else(|| ModelError::Invalid {
-                file: graph.to_path_buf(),
-                message: format!(
+        for name in locations {
+            let outside = || {
+                invalid(format!(
                     "its external data `{name}` is not a file inside the model's folder"
-                ),
-            })?;
+                ))
+            };
+            let relative = inside_folder(&name).ok_or_else(outside)?;
             let path = dir.join(relative);
             let data = crate::files::read_bytes(&path, EXTERNAL_LIMIT).map_err(io(&path))?;
             external.push((name, Arc::from(data)));
@@ -69,28 +77,39 @@ impl Weights {
 
 /// The `location` of every tensor stored outside the graph. An external
 /// tensor carries `StringStringEntryProto { key: "location", value }`, whose
-/// encoding starts with these exact bytes (field 1, length 8, the key, then
-/// field 2), so a scan finds them without a protobuf parser.
-fn external_locations(graph: &[u8]) -> BTreeSet<String> {
+/// encoding (as every exporter writes it) starts with these exact bytes
+/// (field 1, length 8, the key, then field 2), so a scan finds them without
+/// a protobuf parser. `None` (fail closed) when the graph holds a
+/// `location` key in any other form (value first, a name that is not
+/// UTF-8, a truncated entry, ONNX Runtime's in-memory address marker):
+/// ONNX Runtime would then resolve a file nib did not check.
+fn external_locations(graph: &[u8]) -> Option<BTreeSet<String>> {
     const KEY: &[u8] = b"\x0a\x08location\x12";
+    const ANY_KEY: &[u8] = b"location";
     let mut found = BTreeSet::new();
+    let mut read = 0;
     let mut rest = graph;
     while let Some(at) = find(rest, KEY) {
         rest = &rest[at + KEY.len()..];
-        let Some((len, used)) = varint(rest) else {
-            break;
-        };
-        let Some(value) = usize::try_from(len)
+        let (len, used) = varint(rest)?;
+        let value = usize::try_from(len)
             .ok()
-            .and_then(|len| rest.get(used..used.checked_add(len)?))
-        else {
-            continue;
-        };
-        if let Ok(name) = std::str::from_utf8(value) {
-            found.insert(name.to_owned());
+            .and_then(|len| rest.get(used..used.checked_add(len)?))?;
+        let name = std::str::from_utf8(value).ok()?;
+        if name.contains("_ORT_MEM_ADDR_") {
+            return None;
         }
+        found.insert(name.to_owned());
+        read += 1;
     }
-    found
+    // Every occurrence of the key string was one of those entries. (A node
+    // or tensor merely named with the word elsewhere makes this fail too:
+    // better a clear error than an unchecked file.)
+    let keys = graph
+        .windows(ANY_KEY.len() + 1)
+        .filter(|w| w[0] == 8 && &w[1..] == ANY_KEY)
+        .count();
+    (keys == read).then_some(found)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -137,16 +156,36 @@ mod tests {
         graph.extend(b"\x0a\x06offset\x12\x010");
         graph.extend(entry("model.onnx_data"));
         graph.extend(entry("weights/b.bin"));
-        let found: Vec<_> = external_locations(&graph).into_iter().collect();
+        let found: Vec<_> = external_locations(&graph)
+            .expect("readable")
+            .into_iter()
+            .collect();
         assert_eq!(found, ["model.onnx_data", "weights/b.bin"]);
+        assert_eq!(
+            external_locations(b"\x08\x01no external data"),
+            Some(BTreeSet::new())
+        );
     }
 
     #[test]
-    fn truncated_entries_are_ignored() {
-        let mut graph = entry("model.onnx_data");
-        graph.truncate(graph.len() - 3);
-        assert!(external_locations(&graph).is_empty());
-        assert!(external_locations(b"\x0a\x08location\x12\xff").is_empty());
+    fn entries_in_any_other_form_fail_closed() {
+        let mut truncated = entry("model.onnx_data");
+        truncated.truncate(truncated.len() - 3);
+        let value_first = b"\x12\x0b/etc/passwd\x0a\x08location".to_vec();
+        let not_utf8 = b"\x0a\x08location\x12\x02\xff\xfe".to_vec();
+        for graph in [
+            truncated,
+            value_first,
+            not_utf8,
+            entry("*/_ORT_MEM_ADDR_/*"),
+        ] {
+            assert!(external_locations(&graph).is_none(), "{graph:?}");
+        }
+        // A longer length encoding is read like a short one (and the name
+        // then checked like any other).
+        let long_length = b"\x0a\x08location\x12\x8b\x00/etc/passwd";
+        let found = external_locations(long_length).expect("readable");
+        assert!(found.contains("/etc/passwd"));
     }
 
     #[test]

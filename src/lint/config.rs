@@ -154,6 +154,7 @@ impl Discovery {
     pub fn for_file(&mut self, file: &Path) -> Result<Option<Arc<Found>>, ConfigError> {
         let start = std::path::absolute(file)
             .ok()
+            .map(|p| lexically_normal(&p))
             .and_then(|p| p.parent().map(Path::to_path_buf));
         let Some(start) = start else {
             return Ok(None);
@@ -190,9 +191,34 @@ impl Discovery {
     }
 }
 
+/// `path` with `.` and `..` resolved by name (`/r/sub/../lib` → `/r/lib`),
+/// so that walking up from it visits the folders it is really in.
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parent_folders_are_resolved_before_walking_up() {
+        assert_eq!(
+            lexically_normal(Path::new("/r/sub/../lib/./a.py")),
+            Path::new("/r/lib/a.py")
+        );
+    }
 
     #[test]
     fn nib_toml_and_pyproject_tables() {

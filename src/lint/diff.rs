@@ -1,14 +1,17 @@
-//! The lines a change touched: `git diff` against a revision (the working
-//! tree, so uncommitted edits count) plus untracked files, for `--diff REV`.
+//! The lines a change touched, for `--diff REV`: each file as it is now
+//! against its content at the git revision REV (so uncommitted edits count,
+//! and a file REV does not have, untracked or new, is changed throughout).
 //!
-//! git runs from an absolute `PATH` entry with external diff drivers,
-//! text conversion filters, fsmonitor and hooks off, so a repository's
-//! configuration cannot make it run a program.
+//! git is asked only for REV's objects (`rev-parse`, `cat-file --batch`),
+//! never to look at the working tree: comparing the working tree would run
+//! the clean filters and diff drivers a repository's configuration names.
+//! The lines are compared here, with the `similar` crate.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
@@ -18,119 +21,194 @@ pub enum DiffError {
     Git { args: String, message: String },
 }
 
-/// Changed line ranges (1-based, inclusive) by absolute file path.
-#[derive(Debug, Default)]
+/// What changed since a revision, per file, computed on demand.
 pub struct Changes {
+    top: PathBuf,
+    commit: String,
+    /// Line ranges (1-based, inclusive) by path relative to `top`.
     files: HashMap<PathBuf, Vec<RangeInclusive<usize>>>,
 }
 
 impl Changes {
-    /// What changed in the repository holding `dir` since `rev`.
+    /// Prepares comparisons against `rev` in the repository holding `dir`.
     pub fn since(rev: &str, dir: &Path) -> Result<Self, DiffError> {
-        let top = PathBuf::from(git(dir, &["rev-parse", "--show-toplevel"])?.trim());
-        let diff = git(
+        let top = git(dir, &["rev-parse", "--show-toplevel"], None)?;
+        let top = PathBuf::from(top.trim());
+        let top = top.canonicalize().unwrap_or(top);
+        let commit = git(
             &top,
             &[
-                "diff",
-                "--no-ext-diff",
-                "--no-textconv",
-                "--no-color",
-                "--no-renames",
-                "--src-prefix=a/",
-                "--dst-prefix=b/",
-                "-U0",
-                rev,
-                "--",
+                "rev-parse",
+                "--verify",
+                "--end-of-options",
+                &format!("{rev}^{{commit}}"),
             ],
-        )?;
-        let mut changes = parse(&diff, &top);
-        let untracked = git(&top, &["ls-files", "--others", "--exclude-standard", "-z"])?;
-        for path in untracked.split('\0').filter(|p| !p.is_empty()) {
-            changes.files.insert(top.join(path), vec![1..=usize::MAX]);
-        }
-        Ok(changes)
+            None,
+        )?
+        .trim()
+        .to_owned();
+        Ok(Self {
+            top,
+            commit,
+            files: HashMap::new(),
+        })
     }
 
-    /// The changed lines of `path`, `None` when the change left it alone.
+    /// Compares `files` (with their current texts) against the revision:
+    /// after this, [`Changes::lines`] answers for each of them.
+    pub fn compare(&mut self, files: &[(PathBuf, &str)]) -> Result<(), DiffError> {
+        let relative: Vec<Option<PathBuf>> = files.iter().map(|(p, _)| self.relative(p)).collect();
+        let names: Vec<&Path> = relative.iter().flatten().map(PathBuf::as_path).collect();
+        let old = self.contents(&names)?;
+        for ((_, text), rel) in files.iter().zip(&relative) {
+            let Some(rel) = rel else { continue };
+            let lines = match old.get(rel) {
+                Some(Some(before)) => changed_lines(before, text),
+                // Not in the revision: every line is new.
+                _ => vec![1..=usize::MAX],
+            };
+            self.files.insert(rel.clone(), lines);
+        }
+        Ok(())
+    }
+
+    /// The changed lines of `path` (empty when the change left it alone;
+    /// `None` when it was not compared or lies outside the repository).
     pub fn lines(&self, path: &Path) -> Option<&[RangeInclusive<usize>]> {
+        self.files.get(&self.relative(path)?).map(Vec::as_slice)
+    }
+
+    fn relative(&self, path: &Path) -> Option<PathBuf> {
         let absolute = std::path::absolute(path).ok()?;
         let canonical = absolute.canonicalize().unwrap_or(absolute);
-        self.files
-            .get(&canonical)
-            .or_else(|| self.files.get(path))
-            .map(Vec::as_slice)
+        canonical
+            .strip_prefix(&self.top)
+            .ok()
+            .map(Path::to_path_buf)
     }
 
-    pub fn touches(&self, path: &Path, line: usize) -> bool {
-        self.lines(path)
-            .is_some_and(|ranges| ranges.iter().any(|r| r.contains(&line)))
+    /// Each path's content at the revision (`None` where it has none),
+    /// through one `git cat-file --batch`.
+    fn contents(&self, paths: &[&Path]) -> Result<HashMap<PathBuf, Option<String>>, DiffError> {
+        let mut requests = String::new();
+        for p in paths {
+            // One request per line: a path holding a newline cannot be named.
+            let name = p.to_string_lossy().replace('\\', "/");
+            if !name.contains('\n') {
+                requests.push_str(&format!("{}:{name}\n", self.commit));
+            }
+        }
+        let out = git_bytes(
+            &self.top,
+            &["cat-file", "--batch"],
+            Some(requests.as_bytes()),
+        )?;
+        let mut reader = BufReader::new(out.as_slice());
+        let mut result = HashMap::new();
+        for p in paths.iter().filter(|p| !p.to_string_lossy().contains('\n')) {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                break;
+            }
+            // `<oid> blob <size>`, or `<request> missing`.
+            let mut parts = header.split_whitespace();
+            let (kind, size) = (parts.nth(1), parts.next().and_then(|s| s.parse().ok()));
+            let content = match (kind, size) {
+                (Some("blob"), Some(size)) => {
+                    let mut bytes = vec![0u8; size];
+                    if reader.read_exact(&mut bytes).is_err() {
+                        break;
+                    }
+                    let mut newline = [0u8; 1];
+                    let _ = reader.read_exact(&mut newline);
+                    String::from_utf8(bytes).ok()
+                }
+                (Some(_), Some(size)) => {
+                    // A tree or another object: skip its content.
+                    let mut skip = vec![0u8; size + 1];
+                    let _ = reader.read_exact(&mut skip);
+                    None
+                }
+                _ => None,
+            };
+            result.insert(p.to_path_buf(), content);
+        }
+        Ok(result)
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String, DiffError> {
+/// The new side's changed lines, 1-based and inclusive.
+fn changed_lines(before: &str, after: &str) -> Vec<RangeInclusive<usize>> {
+    use similar::{DiffOp, TextDiff};
+    let diff = TextDiff::from_lines(before, after);
+    let mut out: Vec<RangeInclusive<usize>> = Vec::new();
+    for op in diff.ops() {
+        let (start, len) = match *op {
+            DiffOp::Insert {
+                new_index, new_len, ..
+            }
+            | DiffOp::Replace {
+                new_index, new_len, ..
+            } => (new_index, new_len),
+            DiffOp::Delete { .. } | DiffOp::Equal { .. } => continue,
+        };
+        if len > 0 {
+            out.push(start + 1..=start + len);
+        }
+    }
+    out
+}
+
+fn git(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<String, DiffError> {
+    git_bytes(dir, args, input).map(|out| String::from_utf8_lossy(&out).into_owned())
+}
+
+/// git's output, as bytes (blobs need not be text).
+fn git_bytes(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, DiffError> {
     let git = crate::runtime::find_in_path("git").ok_or(DiffError::NoGit)?;
     let mut cmd = Command::new(git);
     if let Some(path) = crate::runtime::absolute_path_entries() {
         cmd.env("PATH", path);
     }
-    let out = cmd
+    let failed = |message: String| DiffError::Git {
+        args: args.join(" "),
+        message,
+    };
+    let mut child = cmd
         .args([
             "-c",
             "core.fsmonitor=false",
             "-c",
             "core.hooksPath=/dev/null",
-            "-c",
-            "core.quotePath=false",
         ])
         .args(args)
         .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| DiffError::Git {
-            args: args.join(" "),
-            message: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(DiffError::Git {
-            args: args.join(" "),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(e.to_string()))?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        // Written from a thread: git answers while it reads, and a pipe
+        // that fills on both sides would block both.
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
         });
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The new side's line ranges of a `-U0` diff, by absolute path under `top`.
-fn parse(diff: &str, top: &Path) -> Changes {
-    let mut changes = Changes::default();
-    let mut current: Option<PathBuf> = None;
-    for line in diff.lines() {
-        if let Some(path) = line.strip_prefix("+++ ") {
-            let path = path.trim_matches('"');
-            current = path.strip_prefix("b/").map(|p| top.join(p));
-            continue;
-        }
-        let (Some(file), Some(hunk)) = (&current, line.strip_prefix("@@ ")) else {
-            continue;
-        };
-        // `@@ -a[,b] +c[,d] @@`: d lines from c on the new side.
-        let Some(new) = hunk.split(' ').find_map(|p| p.strip_prefix('+')) else {
-            continue;
-        };
-        let mut parts = new.splitn(2, ',');
-        let start: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        let count: usize = parts
-            .next()
-            .map_or(Some(1), |n| n.parse().ok())
-            .unwrap_or(0);
-        if count > 0 {
-            changes
-                .files
-                .entry(file.clone())
-                .or_default()
-                .push(start..=start + count - 1);
-        }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ));
     }
-    changes
+    Ok(out.stdout)
 }
 
 #[cfg(test)]
@@ -138,14 +216,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hunks_give_the_new_side_lines() {
-        let diff = "diff --git a/src/a.py b/src/a.py\n--- a/src/a.py\n+++ b/src/a.py\n\
-                    @@ -3 +3 @@ def f():\n-x\n+y\n@@ -10,0 +11,2 @@\n+a\n+b\n@@ -20,3 +22,0 @@\n\
-                    diff --git a/gone.py b/gone.py\n--- a/gone.py\n+++ /dev/null\n@@ -1,4 +0,0 @@\n";
-        let top = Path::new("/repo");
-        let c = parse(diff, top);
-        let lines = c.files.get(&top.join("src/a.py")).expect("a.py");
-        assert_eq!(lines, &[3..=3, 11..=12]);
-        assert_eq!(c.files.len(), 1, "deleted files have no new lines");
+    fn the_new_sides_lines_that_differ() {
+        let before = "a\nb\nc\nd\n";
+        let after = "a\nB\nc\nnew\nd\n";
+        assert_eq!(changed_lines(before, after), [2..=2, 4..=4]);
+        assert!(changed_lines(before, before).is_empty());
+        assert!(changed_lines(before, "a\nd\n").is_empty(), "deletions only");
     }
 }

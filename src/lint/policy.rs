@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::config::{Found, Settings, check_rule};
 use super::suppress::Suppressions;
@@ -130,13 +130,20 @@ impl Policy {
             .fold(1.0, f64::min)
     }
 
-    /// Whether `path` is excluded (by the command line, or by the
-    /// configuration's globs relative to its folder).
-    pub fn excludes(&self, path: &Path) -> bool {
-        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        self.exclude.iter().any(|(base, set)| {
-            let base = std::path::absolute(base).unwrap_or_else(|_| base.clone());
-            let Ok(relative) = absolute.strip_prefix(&base) else {
+    /// Whether `path`, found by walking `root`, is excluded: by the command
+    /// line's globs (relative to `root`) or the configuration's (relative
+    /// to its folder).
+    pub fn excludes(&self, path: &Path, root: &Path) -> bool {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let file = absolute(path);
+        self.exclude.iter().enumerate().any(|(i, (base, set))| {
+            // The first set is the command line's.
+            let base = if i == 0 {
+                absolute(root)
+            } else {
+                absolute(base)
+            };
+            let Ok(relative) = file.strip_prefix(&base) else {
                 return false;
             };
             // `dir/` style patterns exclude what is below the folder.
@@ -169,20 +176,25 @@ pub fn rule_set_of(path: Option<&Path>) -> Option<&'static str> {
         .map(|l| l.name.as_str())
 }
 
-/// Globs matched against paths relative to `base`; a pattern without a `/`
-/// matches a name at any depth (`*.min.js`, `vendor`), one ending in `/` a
-/// folder and what it holds.
+/// Globs matched against paths relative to `base`, as in `.gitignore`: a
+/// pattern without a `/` matches a name at any depth (`*.min.js`,
+/// `vendor`), one with a `/` (or starting with one) is anchored at `base`
+/// (`src/gen/*.py`, `/build`), a trailing `/` names a folder and what it
+/// holds; `*` stays within one path component, `**` crosses them.
 fn exclusions(patterns: &[String], base: &Path) -> Result<GlobSet, String> {
     let mut set = GlobSetBuilder::new();
     for pattern in patterns {
         let trimmed = pattern.trim_end_matches('/');
-        let anchored = trimmed.trim_start_matches("./");
-        let glob = if anchored.contains('/') {
-            anchored.to_owned()
+        let anchored = trimmed.starts_with('/') || trimmed.contains('/');
+        let body = trimmed.trim_start_matches('/').trim_start_matches("./");
+        let glob = if anchored {
+            body.to_owned()
         } else {
-            format!("**/{anchored}")
+            format!("**/{body}")
         };
-        let glob = Glob::new(&glob)
+        let glob = GlobBuilder::new(&glob)
+            .literal_separator(true)
+            .build()
             .map_err(|e| format!("exclude `{pattern}` (from {}): {e}", base.display()))?;
         set.add(glob);
     }
@@ -283,20 +295,34 @@ mod tests {
     #[test]
     fn exclusions_by_name_folder_and_path() {
         let cli = Overrides {
-            exclude: vec!["*.min.js".into(), "vendor/".into(), "src/gen/*.py".into()],
+            exclude: vec![
+                "*.min.js".into(),
+                "vendor/".into(),
+                "src/gen/*.py".into(),
+                "/build".into(),
+            ],
             ..Overrides::default()
         };
         let p = Policy::new(None, &cli).expect("valid");
+        let root = Path::new("/repo");
         for excluded in [
             "a/b.min.js",
             "vendor/x.py",
             "lib/vendor/deep/y.rs",
             "src/gen/z.py",
+            "build/out.py",
         ] {
-            assert!(p.excludes(Path::new(excluded)), "{excluded}");
+            assert!(p.excludes(&root.join(excluded), root), "{excluded}");
         }
-        for kept in ["a/b.js", "vendors/x.py", "src/z.py", "other/src/gen/z.py"] {
-            assert!(!p.excludes(Path::new(kept)), "{kept}");
+        for kept in [
+            "a/b.js",
+            "vendors/x.py",
+            "src/z.py",
+            "other/src/gen/z.py",
+            "src/gen/deeper/z.py",
+            "lib/build/x.py",
+        ] {
+            assert!(!p.excludes(&root.join(kept), root), "{kept}");
         }
     }
 }

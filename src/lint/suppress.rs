@@ -25,10 +25,11 @@ impl Suppressions {
         if text.contains(MARKER) {
             let code = code_ranges(text, lang);
             // Outside code, the text from the end of the last code range
-            // is a comment when it opens with a comment's delimiter.
-            let in_comment = |at: usize| {
+            // is a comment when it opens with a comment's delimiter; the
+            // comment's start, if so.
+            let comment_start = |at: usize| {
                 if code.iter().any(|r| r.contains(&at)) {
-                    return false;
+                    return None;
                 }
                 let gap = code
                     .iter()
@@ -37,22 +38,30 @@ impl Suppressions {
                     .max()
                     .unwrap_or(0);
                 let rest = &text[gap..];
-                match lang {
+                let opens = match lang {
                     Lang::Hash => rest.starts_with('#'),
                     Lang::Rust | Lang::CLike => rest.starts_with("//") || rest.starts_with("/*"),
-                }
+                };
+                opens.then_some(gap)
             };
             for (at, _) in text.match_indices(MARKER) {
-                if !in_comment(at) {
+                let Some(start) = comment_start(at) else {
+                    continue;
+                };
+                let after = &text[at + MARKER.len()..];
+                // `nib: ignored for now` is prose, not the marker.
+                if after.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '-') {
                     continue;
                 }
                 let line = line_starts.partition_point(|&s| s <= at) - 1;
-                let rules = rules_after(&text[at + MARKER.len()..]);
-                let line_text = &text[line_starts[line]..at];
-                let own_line = line_text
-                    .trim_start()
-                    .chars()
-                    .all(|c| !c.is_alphanumeric() && !"([{\"'".contains(c));
+                let rules = rules_after(after);
+                // A comment alone on its line also covers the next one
+                // (nothing before it, and no code after a `*/` on the line).
+                let line_rest = &text[at..text[at..].find('\n').map_or(text.len(), |i| at + i)];
+                let code_after = line_rest
+                    .split_once("*/")
+                    .is_some_and(|(_, after)| !after.trim().is_empty());
+                let own_line = text[line_starts[line]..start].trim().is_empty() && !code_after;
                 merge(&mut lines[line], &rules);
                 if own_line && line + 1 < lines.len() {
                     merge(&mut lines[line + 1], &rules);
@@ -126,9 +135,20 @@ mod tests {
         let text = "# nib: ignore[off-by-one]\nfirst = items[1]\nsecond = items[1]\n";
         assert!(covered(text, Lang::Hash, "first", "off-by-one"));
         assert!(!covered(text, Lang::Hash, "second", "off-by-one"));
-        // A trailing comment covers its own line only.
+        // A trailing comment covers its own line only, even after a bracket.
         let text = "a = b + c  # nib: ignore\nd = e + f\n";
         assert!(!covered(text, Lang::Hash, "d =", "arithmetic"));
+        let text = "f(\n)  # nib: ignore\nd = e + f\n";
+        assert!(!covered(text, Lang::Hash, "d =", "arithmetic"));
+        let text = "/* nib: ignore */ a == b;\nc == d;\n";
+        assert!(covered(text, Lang::CLike, "a ==", "equality"));
+        assert!(!covered(text, Lang::CLike, "c ==", "equality"));
+    }
+
+    #[test]
+    fn prose_that_starts_like_the_marker_is_not_one() {
+        let text = "x = a == b  # nib: ignored for now\n";
+        assert!(!covered(text, Lang::Hash, "==", "equality"));
     }
 
     #[test]

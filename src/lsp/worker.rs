@@ -625,6 +625,10 @@ impl Inner {
     }
 }
 
+/// How long a model's files must stay unchanged before a reload: a copy
+/// or download under way changes them again and again.
+pub const RELOAD_QUIET: Duration = Duration::from_secs(2);
+
 struct Worker {
     shared: Arc<Shared>,
     loader: Loader,
@@ -702,7 +706,7 @@ impl Worker {
     }
 
     /// Reloads the model when its files changed on disk since they were
-    /// read. The engine holds its own copy of them, so until then (and when
+    /// read, and have not changed for [`RELOAD_QUIET`]. The engine holds its own copy of them, so until then (and when
     /// the new files cannot be loaded, say half-written) it keeps serving
     /// what it read; a failed reload is retried after the next change.
     fn reload_if_changed(&mut self) {
@@ -710,7 +714,8 @@ impl Worker {
             return;
         };
         let now = Stamp::of(engine.source_files());
-        if now == *stamp {
+        if now == *stamp || !now.settled_since(stamp, RELOAD_QUIET) {
+            // Unchanged, or still being written: looked at again next job.
             return;
         }
         *stamp = now;
@@ -723,7 +728,11 @@ impl Worker {
                 let device = loaded.engine.device().to_string();
                 self.loaded = Some((request.clone(), Stamp::of(loaded.engine.source_files())));
                 self.engine = Some(loaded.engine);
-                self.lock().status.message = None;
+                {
+                    let mut inner = self.lock();
+                    inner.status.device = Some(device.clone());
+                    inner.status.message = loaded.note.clone();
+                }
                 let _ = self.events.send(Event::Loaded {
                     id: request.id,
                     model: loaded.model,

@@ -242,7 +242,14 @@ impl Language {
 /// between the last `for` of the line and it stands only a target (names,
 /// commas, dots, brackets, `*`), never an operator or another keyword.
 fn loop_in(before: &str) -> bool {
-    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    // At most the last 256 bytes: a loop header is short, and a minified
+    // line of many `in`s must not be scanned once per `in`.
+    let mut from = before.len().saturating_sub(256);
+    while !before.is_char_boundary(from) {
+        from += 1;
+    }
+    let tail = &before[from..];
+    let line = &tail[tail.rfind('\n').map_or(0, |i| i + 1)..];
     let last_for = line
         .match_indices("for")
         .filter(|(at, _)| {

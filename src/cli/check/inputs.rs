@@ -55,7 +55,7 @@ pub fn collect(
                 None => discovery.for_file(path)?,
             };
             let policy = Policy::new(found.as_deref(), overrides).map_err(anyhow::Error::msg)?;
-            if !policy.excludes(path) {
+            if !policy.excludes(path, root) {
                 files.push(path.to_path_buf());
             }
         }

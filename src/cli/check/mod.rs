@@ -264,25 +264,34 @@ fn gather(
         };
         return Ok((vec![input], 0));
     }
+    let mut read = Vec::new();
+    let mut skipped = 0;
+    for path in files {
+        match read_text(&path) {
+            Some(text) => read.push((path, text)),
+            None => skipped += 1,
+        }
+    }
     let changes = match &args.diff {
-        Some(rev) => Some(Changes::since(rev, Path::new("."))?),
+        Some(rev) => {
+            let mut changes = Changes::since(rev, Path::new("."))?;
+            let texts: Vec<(PathBuf, &str)> =
+                read.iter().map(|(p, t)| (p.clone(), t.as_str())).collect();
+            changes.compare(&texts)?;
+            Some(changes)
+        }
         None => None,
     };
     let mut out = Vec::new();
-    let mut skipped = 0;
-    for path in files {
-        let lines = match &changes {
+    for (path, text) in read {
+        let only = match &changes {
+            // Outside the repository, or unchanged: nothing to review.
             Some(c) => match c.lines(&path) {
-                Some(lines) => Some(lines.to_vec()),
-                None => continue,
+                Some(lines) if !lines.is_empty() => Some(byte_ranges(&text, lines)),
+                _ => continue,
             },
             None => None,
         };
-        let Some(text) = read_text(&path) else {
-            skipped += 1;
-            continue;
-        };
-        let only = lines.map(|lines| byte_ranges(&text, &lines));
         out.push(Input {
             shown: display_path(&path),
             policy: policy_for(&path)?,
@@ -331,25 +340,32 @@ fn review_all(
     }
     let next = AtomicUsize::new(0);
     let cancel = CancelToken::new();
+    // A model that fails to load stops every thread; its error is the one told.
+    let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
     let (send, receive) = std::sync::mpsc::channel::<(usize, anyhow::Result<Output>)>();
     std::thread::scope(|scope| -> anyhow::Result<()> {
         for _ in 0..jobs {
             let send = send.clone();
-            let (model, next, cancel) = (&model, &next, &cancel);
+            let (model, next, cancel, failure) = (&model, &next, &cancel, &failure);
             scope.spawn(move || {
-                // Loading takes a while and may fail: it is reported as
-                // the first file's result.
                 let mut engine = match model.load() {
                     Ok(engine) => engine,
                     Err(e) => {
-                        let _ = send.send((next.fetch_add(1, Ordering::Relaxed), Err(e)));
+                        if let Ok(mut slot) = failure.lock() {
+                            slot.get_or_insert(e);
+                        }
                         cancel.cancel();
                         return;
                     }
                 };
                 loop {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    // Every index claimed is answered, so the results stay
+                    // in order with none missing.
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= inputs.len() || cancel.is_cancelled() {
+                    if i >= inputs.len() {
                         return;
                     }
                     let result = review_one(&mut engine, &inputs[i], args, cancel);
@@ -360,6 +376,7 @@ fn review_all(
             });
         }
         drop(send);
+        let failed = || failure.lock().ok().and_then(|mut slot| slot.take());
         // In input order, whatever order the threads finish in.
         let mut waiting: std::collections::BTreeMap<usize, anyhow::Result<Output>> =
             std::collections::BTreeMap::new();
@@ -371,11 +388,17 @@ fn review_all(
                     Ok(out) => on_file(due, out, report)?,
                     Err(e) => {
                         cancel.cancel();
-                        return Err(e);
+                        return Err(failed().unwrap_or(e));
                     }
                 }
                 due += 1;
             }
+        }
+        if let Some(e) = failed() {
+            return Err(e);
+        }
+        if due < inputs.len() {
+            anyhow::bail!("the review stopped after {due} of {} files", inputs.len());
         }
         Ok(())
     })
