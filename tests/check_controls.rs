@@ -18,14 +18,10 @@ use serde_json::Value;
 /// Four `boolean-literal` places, one per line 1–4.
 const FLAGS: &str = "a = True\nb = False\nc = True\nd = False\n";
 
+/// [`common::tree`] of text files.
 fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (path, contents) in files {
-        let file = dir.path().join(path);
-        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-        std::fs::write(file, contents).expect("write");
-    }
-    dir
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
+    common::tree(&files)
 }
 
 fn check_in(dir: &Path, args: &[&str]) -> Output {

@@ -10,14 +10,7 @@ use common::{fixture, nib};
 
 /// A copy of a fixture model folder that a test may break.
 fn model_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join(name);
-    std::fs::create_dir(&dir).expect("mkdir");
-    for entry in std::fs::read_dir(fixture(name)).expect("fixture") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
-    }
-    (tmp, dir)
+    common::folder_copy(&fixture(name))
 }
 
 /// Sets one key of the copy's config.json.

@@ -13,15 +13,9 @@ use serde_json::json;
 /// A copy of tests/fixtures/variants/llama_gqa, whose weights live in an
 /// external `model.onnx.data` as large exports keep them.
 fn external_data_model() -> (tempfile::TempDir, PathBuf) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/variants/llama_gqa");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("model");
-    std::fs::create_dir(&dir).expect("mkdir");
-    for entry in std::fs::read_dir(&from).expect("fixture") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
-    }
-    (tmp, dir)
+    common::folder_copy(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/variants/llama_gqa"),
+    )
 }
 
 const URI: &str = "file:///p/a.py";

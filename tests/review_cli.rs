@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{fixture, nib};
+use common::{fixture, nib, tree};
 use serde_json::Value;
 
 const BUGGY_PY: &str = "def check(x):\n    if x == None:\n        return 0\n    return x\n";
@@ -45,17 +45,6 @@ fn json(out: &Output) -> Value {
             stderr(out)
         )
     })
-}
-
-/// A temporary folder holding `files` (path, contents).
-fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (path, contents) in files {
-        let file = dir.path().join(path);
-        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-        std::fs::write(file, contents).expect("write");
-    }
-    dir
 }
 
 fn arg(path: &Path) -> &str {

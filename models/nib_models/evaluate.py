@@ -518,8 +518,10 @@ def review_text_onnx(model, tok, rules, text, path, min_confidence=0.5, prompt_t
 
 def nib_check(nib, model, paths, min_confidence=0.5, threads=1, timeout=3600):
     """Findings of ``nib check --format json`` over ``paths``, normalised to
-    {path, line (1-based), original, replacement, rule, confidence}."""
-    cmd = [nib, "check", "--format", "json", "--model", str(model), "--min-confidence", str(min_confidence),
+    {path, line (1-based), original, replacement, rule, confidence}. With
+    ``min_confidence=None``, each rule's default threshold (and no configuration file)."""
+    threshold = ["--isolated"] if min_confidence is None else ["--min-confidence", str(min_confidence)]
+    cmd = [nib, "check", "--format", "json", "--model", str(model), *threshold,
            "--threads", str(threads), "--device", "cpu", "--exit-zero", *map(str, paths)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if r.returncode not in (0, 1):

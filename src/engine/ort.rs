@@ -69,7 +69,8 @@ impl OrtEngine {
         }
         let runtime = crate::runtime::runtime()?;
         let weights = Weights::read(&files.graph)?;
-        let source_files = Weights::files(&files.graph, &weights.external)
+        let source_files = weights
+            .files(&files.graph)
             .into_iter()
             .chain(MODEL_JSON_FILES.iter().map(|name| files.dir.join(name)))
             .filter(|p| p.exists())
@@ -376,7 +377,6 @@ fn logit_rows(logits: &DynValue, ty: TensorElementType, n: usize) -> Result<Vec<
     })
 }
 
-/// Operator types that change how the engine treats a graph.
 /// The JSON files a model folder may hold, all read at load.
 const MODEL_JSON_FILES: &[&str] = &[
     "config.json",
@@ -387,6 +387,7 @@ const MODEL_JSON_FILES: &[&str] = &[
     "special_tokens_map.json",
 ];
 
+/// Operator types that change how the engine treats a graph.
 #[derive(Debug, Default)]
 struct GraphOps {
     /// Dynamic quantization leaves integer matrix ops in the graph.

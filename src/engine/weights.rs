@@ -66,11 +66,11 @@ impl Weights {
         })
     }
 
-    /// The files read, for noticing changes.
-    pub fn files(graph: &Path, external: &[(String, Arc<[u8]>)]) -> Vec<PathBuf> {
+    /// The files read from `graph`'s folder, for noticing changes.
+    pub fn files(&self, graph: &Path) -> Vec<PathBuf> {
         let dir = graph.parent().unwrap_or(Path::new("."));
         std::iter::once(graph.to_path_buf())
-            .chain(external.iter().map(|(name, _)| dir.join(name)))
+            .chain(self.external.iter().map(|(name, _)| dir.join(name)))
             .collect()
     }
 }

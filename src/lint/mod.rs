@@ -17,5 +17,5 @@ pub mod suppress;
 pub use self::baseline::{Baseline, BaselineError};
 pub use self::config::{ConfigError, Discovery, Found, Settings};
 pub use self::diff::{Changes, DiffError};
-pub use self::policy::{Overrides, Policy};
+pub use self::policy::{Overrides, Policies, Policy};
 pub use self::suppress::Suppressions;

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::config::{Found, Settings, check_rule};
+use super::config::{ConfigError, Discovery, Found, Settings, check_rule};
 use super::suppress::Suppressions;
 use crate::report::Severity;
 use crate::review::Finding;
@@ -43,7 +44,10 @@ pub struct Policy {
     /// The command line's or the file's threshold; `None` for each rule's
     /// calibrated default ([`crate::review::rules::default_threshold`]).
     chosen_threshold: Option<f64>,
-    exclude: Vec<(PathBuf, GlobSet)>,
+    /// The command line's globs, relative to the folder being walked.
+    cli_exclude: GlobSet,
+    /// The configuration's globs, relative to its folder.
+    file_exclude: Option<(PathBuf, GlobSet)>,
 }
 
 fn bare(name: &str) -> String {
@@ -65,22 +69,21 @@ impl Policy {
             .map(|n| bare(n))
             .collect();
         let chosen_threshold = overrides.min_confidence.or(settings.min_confidence);
-        let mut exclude = vec![(
-            PathBuf::from("."),
-            exclusions(&overrides.exclude, Path::new("."))?,
-        )];
-        if let Some(found) = found {
-            exclude.push((
+        let cli_exclude = exclusions(&overrides.exclude, Path::new("."))?;
+        let file_exclude = match found {
+            Some(found) => Some((
                 found.dir.clone(),
                 exclusions(&settings.exclude, &found.dir)?,
-            ));
-        }
+            )),
+            None => None,
+        };
         Ok(Self {
             settings,
             select,
             ignore,
             chosen_threshold,
-            exclude,
+            cli_exclude,
+            file_exclude,
         })
     }
 
@@ -92,7 +95,8 @@ impl Policy {
             select: None,
             ignore: BTreeSet::new(),
             chosen_threshold: min_confidence,
-            exclude: Vec::new(),
+            cli_exclude: GlobSet::empty(),
+            file_exclude: None,
         }
     }
 
@@ -136,14 +140,8 @@ impl Policy {
     pub fn excludes(&self, path: &Path, root: &Path) -> bool {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let file = absolute(path);
-        self.exclude.iter().enumerate().any(|(i, (base, set))| {
-            // The first set is the command line's.
-            let base = if i == 0 {
-                absolute(root)
-            } else {
-                absolute(base)
-            };
-            let Ok(relative) = file.strip_prefix(&base) else {
+        let matches = |base: &Path, set: &GlobSet| {
+            let Ok(relative) = file.strip_prefix(absolute(base)) else {
                 return false;
             };
             // `dir/` style patterns exclude what is below the folder.
@@ -151,7 +149,12 @@ impl Policy {
                 .ancestors()
                 .filter(|p| !p.as_os_str().is_empty())
                 .any(|p| set.is_match(p))
-        })
+        };
+        matches(root, &self.cli_exclude)
+            || self
+                .file_exclude
+                .as_ref()
+                .is_some_and(|(base, set)| matches(base, set))
     }
 
     /// The findings of one file this policy reports.
@@ -170,6 +173,50 @@ impl Policy {
     }
 }
 
+/// Each file's policy, built once per configuration file.
+pub struct Policies {
+    overrides: Overrides,
+    /// `--config` or `--isolated`: one configuration for every file.
+    fixed: Option<Arc<Found>>,
+    discovery: Discovery,
+    built: Vec<(Option<PathBuf>, Arc<Policy>)>,
+}
+
+impl Policies {
+    pub fn new(overrides: Overrides, fixed: Option<Found>) -> Self {
+        Self {
+            overrides,
+            fixed: fixed.map(Arc::new),
+            discovery: Discovery::default(),
+            built: Vec::new(),
+        }
+    }
+
+    /// The policy of `path`: its configuration's, or the fixed one.
+    pub fn for_file(&mut self, path: &Path) -> Result<Arc<Policy>, ConfigError> {
+        let found = match &self.fixed {
+            Some(f) => Some(f.clone()),
+            None => self.discovery.for_file(path)?,
+        };
+        let key = found.as_ref().map(|f| f.file.clone());
+        if let Some((_, policy)) = self.built.iter().find(|(k, _)| *k == key) {
+            return Ok(policy.clone());
+        }
+        let policy = Arc::new(Policy::new(found.as_deref(), &self.overrides).map_err(
+            |message| {
+                ConfigError::Invalid {
+                    file: key
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("the command line")),
+                    message,
+                }
+            },
+        )?);
+        self.built.push((key, policy.clone()));
+        Ok(policy)
+    }
+}
+
 /// The rule set (`python`, `rust`, `c-like`) reviewing `path`.
 pub fn rule_set_of(path: Option<&Path>) -> Option<&'static str> {
     path.and_then(crate::review::language_of)
@@ -185,7 +232,7 @@ fn exclusions(patterns: &[String], base: &Path) -> Result<GlobSet, String> {
     let mut set = GlobSetBuilder::new();
     for pattern in patterns {
         let trimmed = pattern.trim_end_matches('/');
-        let anchored = trimmed.starts_with('/') || trimmed.contains('/');
+        let anchored = trimmed.contains('/');
         let body = trimmed.trim_start_matches('/').trim_start_matches("./");
         let glob = if anchored {
             body.to_owned()

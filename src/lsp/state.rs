@@ -71,13 +71,11 @@ impl Shared {
         }
     }
 
-    /// Shows `message` unless it was shown before; says whether it was.
-    pub async fn show_once(&self, kind: MessageType, message: String) -> bool {
-        if !lock(&self.shown).insert(message.clone()) {
-            return false;
+    /// Shows `message` unless it was shown before.
+    pub async fn show_once(&self, kind: MessageType, message: String) {
+        if lock(&self.shown).insert(message.clone()) {
+            self.client.show_message(kind, message).await;
         }
-        self.client.show_message(kind, message).await;
-        true
     }
 
     /// Registers a request's cancel token under its id while the guard lives.

@@ -706,9 +706,10 @@ impl Worker {
     }
 
     /// Reloads the model when its files changed on disk since they were
-    /// read, and have not changed for [`RELOAD_QUIET`]. The engine holds its own copy of them, so until then (and when
-    /// the new files cannot be loaded, say half-written) it keeps serving
-    /// what it read; a failed reload is retried after the next change.
+    /// read, and have not changed for [`RELOAD_QUIET`]. The engine holds
+    /// its own copy of them, so until then (and when the new files cannot
+    /// be loaded, say half-written) it keeps serving what it read; a failed
+    /// reload is retried after the next change.
     fn reload_if_changed(&mut self) {
         let (Some(engine), Some((request, stamp))) = (&self.engine, &mut self.loaded) else {
             return;
@@ -721,8 +722,7 @@ impl Worker {
         *stamp = now;
         let request = request.clone();
         tracing::warn!("the model's files changed on disk; reloading");
-        let result = catch_unwind(AssertUnwindSafe(|| (self.loader)(&request)))
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the model panicked")));
+        let result = self.call_loader(&request);
         match result {
             Ok(loaded) => {
                 let device = loaded.engine.device().to_string();
@@ -752,6 +752,12 @@ impl Worker {
         }
     }
 
+    /// The loader's result, a panic in it being an error.
+    fn call_loader(&mut self, request: &LoadRequest) -> Result<Loaded, anyhow::Error> {
+        catch_unwind(AssertUnwindSafe(|| (self.loader)(request)))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the model panicked")))
+    }
+
     fn load(&mut self, request: LoadRequest) {
         // Free the old model's memory before the new one takes its own.
         self.engine = None;
@@ -765,8 +771,7 @@ impl Worker {
             model: shown_model,
         });
         let started = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(|| (self.loader)(&request)))
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the model panicked")));
+        let result = self.call_loader(&request);
         let mut inner = self.lock();
         if inner.load.is_some() {
             // A newer configuration arrived while loading; it wins.

@@ -14,6 +14,30 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A temporary folder holding `files` (path, contents).
+pub fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, contents) in files {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(file, contents).expect("write");
+    }
+    dir
+}
+
+/// A copy of the folder `from` (files only) that a test may change, as
+/// `<tmp>/<from's name>`.
+pub fn folder_copy(from: &std::path::Path) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join(from.file_name().expect("a named folder"));
+    std::fs::create_dir(&dir).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("folder") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
+    }
+    (tmp, dir)
+}
+
 pub fn run(args: &[&str]) -> Output {
     nib().args(args).output().expect("spawn nib")
 }

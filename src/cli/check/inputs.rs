@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::lint::{Discovery, Overrides, Policy};
+use crate::lint::Policies;
 use crate::review::language_of;
 
 /// Files larger than this are skipped: generated or vendored code, and
@@ -16,12 +16,7 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// The files to review under `paths`, in path order: files named directly
 /// (if nib has rules for their language; exclusions do not apply to them)
 /// and the walk of each folder, less what each file's policy excludes.
-pub fn collect(
-    paths: &[PathBuf],
-    overrides: &Overrides,
-    discovery: &mut Discovery,
-    fixed: Option<&crate::lint::Found>,
-) -> anyhow::Result<Vec<PathBuf>> {
+pub fn collect(paths: &[PathBuf], policies: &mut Policies) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for root in paths {
         let meta = std::fs::metadata(root)
@@ -50,12 +45,7 @@ pub fn collect(
             if !entry.file_type().is_some_and(|t| t.is_file()) || language_of(path).is_none() {
                 continue;
             }
-            let found = match fixed {
-                Some(f) => Some(std::sync::Arc::new(f.clone())),
-                None => discovery.for_file(path)?,
-            };
-            let policy = Policy::new(found.as_deref(), overrides).map_err(anyhow::Error::msg)?;
-            if !policy.excludes(path, root) {
+            if !policies.for_file(path)?.excludes(path, root) {
                 files.push(path.to_path_buf());
             }
         }

@@ -19,7 +19,7 @@ use clap::Args;
 use self::inputs::{display_path, read_text, text_of};
 use super::{ModelArgs, print_out};
 use crate::engine::{CancelToken, Engine};
-use crate::lint::{Baseline, Changes, Discovery, Found, Overrides, Policy};
+use crate::lint::{Baseline, Changes, Found, Overrides, Policies, Policy};
 use crate::report::{Diagnostic, Format, Report, Severity};
 use crate::review::{ReviewOptions, review};
 
@@ -136,8 +136,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }),
         None => None,
     };
-    let mut discovery = Discovery::default();
-    let (inputs, skipped) = gather(&args, &overrides, &mut discovery, fixed.as_ref())?;
+    let mut policies = Policies::new(overrides, fixed);
+    let (inputs, skipped) = gather(&args, &mut policies)?;
     let baseline = match (&args.baseline, args.write_baseline) {
         (Some(file), false) => Some(Baseline::read(file)?),
         _ => None,
@@ -150,7 +150,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // Text on stdout is streamed file by file; other formats are documents.
     let stream = args.format == Format::Text && args.output.is_none() && !args.write_baseline;
     let progress = progress_bar(inputs.len(), args.quiet);
-    let mut printed = 0;
     let mut on_file = |i: usize, out: Output, report: &mut Report| -> anyhow::Result<()> {
         let input = &inputs[i];
         progress.set_message(input.shown.clone());
@@ -158,31 +157,26 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         report.files_checked += 1;
         report.sites += out.sites;
         report.sites_scored += out.scored;
-        report.add_file(out.diagnostics);
+        // This file's findings, fingerprinted, less the accepted ones.
+        let mut file = Report::default();
+        file.add_file(out.diagnostics);
         if let Some(baseline) = &baseline {
-            report.diagnostics.retain(|d| !baseline.contains(d));
+            file.diagnostics.retain(|d| !baseline.contains(d));
         }
         if stream {
-            let fresh = Report {
-                diagnostics: report.diagnostics[printed..].to_vec(),
-                ..Report::default()
-            };
-            printed = report.diagnostics.len();
-            let text = fresh.render_text_findings();
+            let text = file.render_text_findings();
             progress.suspend(|| print_out(&text))?;
         }
+        report.diagnostics.append(&mut file.diagnostics);
         Ok(())
     };
     if !inputs.is_empty() {
         review_all(&args, &inputs, &mut report, &mut on_file)?;
     }
     progress.finish_and_clear();
-    if args.write_baseline {
-        let file = args
-            .baseline
-            .as_deref()
-            .unwrap_or(Path::new("nib-baseline.json"));
-        crate::lint::Baseline::write(file, &report.diagnostics)?;
+    // `--write-baseline` requires `--baseline`.
+    if let Some(file) = args.baseline.as_deref().filter(|_| args.write_baseline) {
+        Baseline::write(file, &report.diagnostics)?;
         if !args.quiet {
             eprintln!(
                 "nib: recorded {} findings in {}",
@@ -217,12 +211,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// The inputs in path order, each with its policy (and changed lines), and
 /// how many files were skipped as unreadable.
-fn gather(
-    args: &CheckArgs,
-    overrides: &Overrides,
-    discovery: &mut Discovery,
-    fixed: Option<&Found>,
-) -> anyhow::Result<(Vec<Input>, usize)> {
+fn gather(args: &CheckArgs, policies: &mut Policies) -> anyhow::Result<(Vec<Input>, usize)> {
     let stdin = args.paths.iter().any(|p| p == Path::new("-"));
     if stdin && args.paths.len() > 1 {
         anyhow::bail!("`-` (stdin) cannot be checked together with other paths");
@@ -230,22 +219,7 @@ fn gather(
     let files = if stdin {
         Vec::new()
     } else {
-        inputs::collect(&args.paths, overrides, discovery, fixed)?
-    };
-    let mut policies: Vec<(Option<PathBuf>, Arc<Policy>)> = Vec::new();
-    let mut policy_for = |path: &Path| -> anyhow::Result<Arc<Policy>> {
-        let found = match fixed {
-            Some(f) => Some(Arc::new(f.clone())),
-            None => discovery.for_file(path)?,
-        };
-        let key = found.as_ref().map(|f| f.file.clone());
-        if let Some((_, p)) = policies.iter().find(|(k, _)| *k == key) {
-            return Ok(p.clone());
-        }
-        let policy =
-            Arc::new(Policy::new(found.as_deref(), overrides).map_err(anyhow::Error::msg)?);
-        policies.push((key, policy.clone()));
-        Ok(policy)
+        inputs::collect(&args.paths, policies)?
     };
     if stdin {
         let name = args
@@ -257,7 +231,7 @@ fn gather(
         let text = text_of(bytes).map_err(|why| anyhow::anyhow!("stdin: {why}"))?;
         let input = Input {
             shown: display_path(&name),
-            policy: policy_for(&name)?,
+            policy: policies.for_file(&name)?,
             path: name,
             text,
             only: None,
@@ -294,7 +268,7 @@ fn gather(
         };
         out.push(Input {
             shown: display_path(&path),
-            policy: policy_for(&path)?,
+            policy: policies.for_file(&path)?,
             path,
             text,
             only,
