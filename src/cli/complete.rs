@@ -97,7 +97,7 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<ExitCode> {
         context::Limits::for_budget(options.prompt_budget, 0),
     );
     let mut engine = args.model.load()?;
-    let outcome = complete_with(&mut engine, &ctx, &options, &mut RunToEnd)?;
+    let outcome = complete_with(&mut *engine, &ctx, &options, &mut RunToEnd)?;
     match args.format {
         Format::Text => {
             if let Some(text) = &outcome.text {

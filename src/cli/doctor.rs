@@ -6,7 +6,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{Format, ModelArgs, print_out};
-use crate::engine::{Engine, OrtEngine};
+use crate::engine::{Backend, Engine};
 use crate::model::ModelInfo;
 use crate::runtime::RuntimeInfo;
 
@@ -23,11 +23,31 @@ pub struct DoctorArgs {
 struct Report {
     #[serde(with = "either")]
     runtime: Result<RuntimeInfo, String>,
+    backend: &'static str,
     device_requested: String,
     device: Option<String>,
     cuda_note: Option<String>,
+    /// The inference server's answer, for a remote backend: the models it
+    /// serves, or why it cannot be used.
+    #[serde(skip_serializing_if = "Option::is_none", with = "either_opt")]
+    server: Option<Result<Vec<String>, String>>,
     #[serde(with = "either")]
     model: Result<ModelInfo, String>,
+}
+
+/// [`either`] for a value that may be absent.
+mod either_opt {
+    use serde::{Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<Result<T, String>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => super::either::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 /// Writes `Ok(v)` as `v` and `Err(e)` as `{"error": e}`.
@@ -53,21 +73,32 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let runtime = crate::runtime::runtime()
         .map(|r| r.info.clone())
         .map_err(|e| e.to_string());
-    let engine: Result<OrtEngine, String> = args.model.load().map_err(|e| format!("{e:#}"));
+    let backend = args.model.backend()?;
+    let engine: Result<Box<dyn Engine>, String> = args.model.load().map_err(|e| format!("{e:#}"));
+    let server = engine
+        .as_ref()
+        .ok()
+        .and_then(|e| e.check_server())
+        .map(|answer| answer.map_err(|e| e.to_string()));
     let report = Report {
         runtime,
+        backend: backend.name(),
         device_requested: args.model.device.to_string(),
         device: engine.as_ref().ok().map(|e| e.device().to_string()),
         cuda_note: engine
             .as_ref()
             .ok()
-            .and_then(|e| e.cuda_note().map(str::to_owned)),
+            .and_then(|e| e.device_note().map(str::to_owned)),
+        server,
         model: engine
             .as_ref()
             .map(|e| e.info().clone())
             .map_err(Clone::clone),
     };
-    let healthy = report.runtime.is_ok() && report.model.is_ok();
+    // A server backend needs no ONNX Runtime, but its server must answer.
+    let healthy = (report.runtime.is_ok() || backend != Backend::Onnx)
+        && report.model.is_ok()
+        && report.server.as_ref().is_none_or(Result::is_ok);
     match args.format {
         Format::Json => print_out(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
         Format::Text => print_out(&render(&report))?,
@@ -92,6 +123,13 @@ fn render(r: &Report) -> String {
             line("providers", &rt.providers.join(", "));
         }
         Err(e) => line("onnx runtime", &format!("NOT FOUND: {e}")),
+    }
+    line("backend", &r.backend);
+    match &r.server {
+        Some(Ok(models)) if models.is_empty() => line("server", &"answers"),
+        Some(Ok(models)) => line("server", &format!("answers, serving {}", models.join(", "))),
+        Some(Err(e)) => line("server", &format!("NOT ANSWERING: {e}")),
+        None => {}
     }
     line("device requested", &r.device_requested);
     if let Some(d) = &r.device {

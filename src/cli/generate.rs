@@ -7,9 +7,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{Format, ModelArgs, print_out};
-use crate::engine::{
-    Engine, FinishReason, GenerateRequest, Overflow, RunToEnd, SamplingParams, Timings,
-};
+use crate::engine::{FinishReason, GenerateRequest, Overflow, RunToEnd, SamplingParams, Timings};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {

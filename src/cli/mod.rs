@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::engine::{DeviceRequest, OrtEngine, SessionOptions};
+use crate::engine::{Api, Backend, DeviceRequest, Engine, RemoteSettings, SessionOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +66,43 @@ pub struct ModelArgs {
     /// Threads ONNX Runtime uses for one operator (default: one per core).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Which engine runs the model: ONNX Runtime here, or an inference server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum BackendArg {
+    /// ONNX Runtime in this process.
+    #[default]
+    Onnx,
+    /// An OpenAI-style /v1/completions server (vLLM, TGI, Ollama).
+    Openai,
+    /// The same API on llama.cpp's samplers (llama.cpp's server, llama-cpp-python).
+    #[value(name = "llama.cpp")]
+    LlamaCpp,
+}
+
+/// Where an inference server is, for `--backend openai` or `llama.cpp`.
+/// --model then names the folder with the model's tokenizer.json and
+/// config.json; no weights are read.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Engine: onnx (in process), openai or llama.cpp (an inference server at --url).
+    #[arg(long, global = true, env = "NIB_BACKEND", value_enum, default_value_t = BackendArg::Onnx)]
+    pub backend: BackendArg,
+    /// The inference server's base URL, such as http://127.0.0.1:8080 (the only address contacted).
+    #[arg(long, global = true, env = "NIB_URL")]
+    pub url: Option<String>,
+    /// The model name sent to the server (vLLM and Ollama need the one they serve).
+    #[arg(long, global = true)]
+    pub server_model: Option<String>,
+    /// Environment variable holding the server's API key, sent as a bearer token.
+    #[arg(long, global = true, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Longest one request to the server may take, in seconds.
+    #[arg(long, global = true, default_value_t = 30.0)]
+    pub timeout: f64,
 }
 
 fn parse_device(s: &str) -> Result<DeviceRequest, String> {
@@ -88,9 +125,39 @@ impl ModelArgs {
         }
     }
 
-    pub fn load(&self) -> anyhow::Result<OrtEngine> {
+    pub fn backend(&self) -> anyhow::Result<Backend> {
+        let server = &self.server;
+        let api = match server.backend {
+            BackendArg::Onnx => {
+                if server.url.is_some() {
+                    anyhow::bail!("--url needs --backend openai or --backend llama.cpp");
+                }
+                return Ok(Backend::Onnx);
+            }
+            BackendArg::Openai => Api::OpenAi,
+            BackendArg::LlamaCpp => Api::LlamaCpp,
+        };
+        let url = server
+            .url
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("--backend {} needs --url (or $NIB_URL)", api.name()))?;
+        if !(server.timeout > 0.0 && server.timeout <= 3600.0) {
+            anyhow::bail!("--timeout must be more than 0 and at most 3600 seconds");
+        }
+        let mut settings = RemoteSettings::new(api, url)?;
+        settings.model = server.server_model.clone();
+        settings.api_key_env = server.api_key_env.clone();
+        settings.timeout = std::time::Duration::from_secs_f64(server.timeout);
+        Ok(Backend::Remote(settings))
+    }
+
+    pub fn load(&self) -> anyhow::Result<Box<dyn Engine>> {
         let path = self.model_path()?;
-        Ok(OrtEngine::load(&path, &self.session_options())?)
+        Ok(crate::engine::load(
+            &path,
+            &self.session_options(),
+            &self.backend()?,
+        )?)
     }
 }
 

@@ -19,10 +19,12 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _ = args.stdio;
+    let backend = args.model.backend()?;
     let clean = serve_stdio(ServeOptions {
         model: args.model.model,
         device: args.model.device,
         threads: args.model.threads,
+        backend,
     })?;
     Ok(if clean {
         ExitCode::SUCCESS

@@ -20,34 +20,12 @@ impl OrtEngine {
         request: &GenerateRequest,
         control: &mut dyn Control,
     ) -> Result<GenerateOutput, EngineError> {
-        if request.prompt.is_empty() {
-            return Err(EngineError::EmptyPrompt);
-        }
         self.check_tokens(&request.prompt)?;
-        let context = self.info.context_length;
-        let mut prompt: &[u32] = &request.prompt;
-        let mut truncated = 0;
-        // Room for at least one new token, or for all of them when completing.
-        let room = match request.overflow {
-            Overflow::TruncateLeft => request.max_tokens.clamp(1, (context / 2).max(1)),
-            Overflow::Error => 1,
-        };
-        if prompt.len() + room > context {
-            match request.overflow {
-                Overflow::Error => {
-                    return Err(EngineError::PromptTooLong {
-                        prompt: prompt.len(),
-                        context,
-                    });
-                }
-                Overflow::TruncateLeft => {
-                    truncated = prompt.len() + room - context;
-                    prompt = &prompt[truncated..];
-                }
-            }
-        }
-        let max_new = request.max_tokens.min(context - prompt.len());
-
+        let Fitted {
+            prompt,
+            truncated,
+            max_new,
+        } = fit(request, self.info.context_length)?;
         let started = Instant::now();
         let mut cache = self.cache_for(prompt)?;
         let reused = cache.len();
@@ -77,6 +55,49 @@ impl OrtEngine {
             },
         })
     }
+}
+
+/// The prompt as it fits the model's context window, and how many tokens
+/// may follow it.
+pub(super) struct Fitted<'a> {
+    pub prompt: &'a [u32],
+    /// Tokens dropped from the left.
+    pub truncated: usize,
+    pub max_new: usize,
+}
+
+/// Fits `request.prompt` to a context window of `context` tokens: room for
+/// at least one new token, or for all of them when completing (dropping
+/// tokens from the left), or an error for raw generation.
+pub(super) fn fit(request: &GenerateRequest, context: usize) -> Result<Fitted<'_>, EngineError> {
+    if request.prompt.is_empty() {
+        return Err(EngineError::EmptyPrompt);
+    }
+    let mut prompt: &[u32] = &request.prompt;
+    let mut truncated = 0;
+    let room = match request.overflow {
+        Overflow::TruncateLeft => request.max_tokens.clamp(1, (context / 2).max(1)),
+        Overflow::Error => 1,
+    };
+    if prompt.len() + room > context {
+        match request.overflow {
+            Overflow::Error => {
+                return Err(EngineError::PromptTooLong {
+                    prompt: prompt.len(),
+                    context,
+                });
+            }
+            Overflow::TruncateLeft => {
+                truncated = prompt.len() + room - context;
+                prompt = &prompt[truncated..];
+            }
+        }
+    }
+    Ok(Fitted {
+        prompt,
+        truncated,
+        max_new: request.max_tokens.min(context - prompt.len()),
+    })
 }
 
 struct LoopResult {
@@ -275,7 +296,7 @@ impl OrtEngine {
 }
 
 /// Byte offset of the first stop sequence in `text`.
-fn earliest_stop(text: &str, stops: &[String]) -> Option<usize> {
+pub(super) fn earliest_stop(text: &str, stops: &[String]) -> Option<usize> {
     stops
         .iter()
         .filter(|s| !s.is_empty())

@@ -1,8 +1,8 @@
 //! The inference engine: turns prompt tokens into generated tokens.
 //!
 //! The [`Engine`] trait is the boundary every caller (CLI, language server,
-//! review) goes through; [`OrtEngine`] is the ONNX Runtime backend. Other
-//! backends can be added behind the same trait.
+//! review) goes through; [`OrtEngine`] is the ONNX Runtime backend and
+//! [`RemoteEngine`] a model on an inference server.
 //!
 //! Architecture invariant: the engine speaks tokens and text, never LSP or
 //! file positions. It does blocking work and is driven from a dedicated
@@ -12,6 +12,7 @@ mod generate;
 mod kv_cache;
 mod lookup;
 mod ort;
+mod remote;
 pub mod sampling;
 mod score;
 mod session;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use self::ort::OrtEngine;
+pub use self::remote::{Api, RemoteEngine, RemoteError, RemoteSettings, check_url};
 pub use self::sampling::SamplingParams;
 pub use self::session::{Device, DeviceRequest, SessionOptions};
 pub use self::signature::SignatureError;
@@ -217,6 +219,8 @@ pub enum EngineError {
     TokenOutOfRange { id: u32, vocab: usize },
     #[error("the model returned {0}")]
     BadOutput(String),
+    #[error(transparent)]
+    Remote(RemoteError),
     #[error("CUDA was requested but cannot be used: {0}")]
     CudaUnavailable(String),
 }
@@ -257,6 +261,17 @@ pub trait Engine: Send {
         continuations: &[Vec<u32>],
     ) -> Result<Vec<f64>, EngineError>;
 
+    /// Why the device is not the one asked for (`auto` without a usable GPU).
+    fn device_note(&self) -> Option<&str> {
+        None
+    }
+
+    /// Asks the backend's server, where there is one, whether it is up:
+    /// `Some(Ok(models it serves))` or the error. `None` in process.
+    fn check_server(&self) -> Option<Result<Vec<String>, EngineError>> {
+        None
+    }
+
     /// Forgets what earlier requests left (cached keys and values), after a
     /// request panicked half-way through updating them.
     fn reset(&mut self) {}
@@ -266,6 +281,38 @@ pub trait Engine: Send {
     fn source_files(&self) -> &[std::path::PathBuf] {
         &[]
     }
+}
+
+/// Which engine runs the model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// ONNX Runtime in this process.
+    #[default]
+    Onnx,
+    /// An inference server; the model folder supplies the tokenizer.
+    Remote(RemoteSettings),
+}
+
+impl Backend {
+    /// `onnx`, or a server API's name (`openai`, `llama.cpp`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Onnx => "onnx",
+            Self::Remote(settings) => settings.api.name(),
+        }
+    }
+}
+
+/// Loads the model at `path` with `backend`.
+pub fn load(
+    path: &std::path::Path,
+    options: &SessionOptions,
+    backend: &Backend,
+) -> Result<Box<dyn Engine>, EngineError> {
+    Ok(match backend {
+        Backend::Onnx => Box::new(OrtEngine::load(path, options)?),
+        Backend::Remote(settings) => Box::new(RemoteEngine::load(path, settings)?),
+    })
 }
 
 /// Elapsed milliseconds, for timings.

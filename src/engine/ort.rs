@@ -147,11 +147,6 @@ impl OrtEngine {
         })
     }
 
-    /// Why `auto` did not pick CUDA, when it did not.
-    pub fn cuda_note(&self) -> Option<&str> {
-        self.cuda_note.as_deref()
-    }
-
     /// Forgets all cached keys and values.
     pub fn clear_cache(&mut self) {
         self.cache.clear();
@@ -378,7 +373,7 @@ fn logit_rows(logits: &DynValue, ty: TensorElementType, n: usize) -> Result<Vec<
 }
 
 /// The JSON files a model folder may hold, all read at load.
-const MODEL_JSON_FILES: &[&str] = &[
+pub(super) const MODEL_JSON_FILES: &[&str] = &[
     "config.json",
     "generation_config.json",
     "nib.json",
@@ -451,6 +446,11 @@ impl Engine for OrtEngine {
 
     fn device(&self) -> Device {
         self.device
+    }
+
+    /// Why `auto` did not pick CUDA, when it did not.
+    fn device_note(&self) -> Option<&str> {
+        self.cuda_note.as_deref()
     }
 
     fn reset(&mut self) {

@@ -55,6 +55,8 @@ impl std::fmt::Display for DeviceRequest {
 pub enum Device {
     Cpu,
     Cuda(i32),
+    /// An inference server (the remote backend).
+    Server,
 }
 
 impl std::fmt::Display for Device {
@@ -62,6 +64,7 @@ impl std::fmt::Display for Device {
         match self {
             Self::Cpu => f.write_str("cpu"),
             Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Server => f.write_str("server"),
         }
     }
 }

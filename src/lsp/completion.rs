@@ -214,7 +214,10 @@ impl Backend {
             reply,
         });
         let outcome = match answer.await {
-            Ok(JobResult::Done(outcome)) => outcome,
+            Ok(JobResult::Done(outcome)) => {
+                shared.forget_shown();
+                outcome
+            }
             Ok(JobResult::Skipped(skip)) => {
                 tracing::debug!(seq, ?skip, "no suggestion");
                 return None;

@@ -15,6 +15,14 @@
 //! | `contextFiles`  | integer 0–16                | 3 | other open files of the same language offered as context |
 //! | `review.enable` | bool                        | true | review documents on open, on save and on `nib.reviewFile` |
 //! | `review.minConfidence` | number 0–1           | each rule's calibrated threshold (or nib.toml's) | findings the model is less sure of are not shown |
+//! | `backend`       | `onnx`, `openai`, `llama.cpp` | `--backend` (`onnx`) | in-process ONNX Runtime, or an inference server; `model` then names the folder with its `tokenizer.json` and `config.json` |
+//! | `server.url`    | `http(s)://HOST:PORT` or null | `--url` | the server's base URL, the only address contacted |
+//! | `server.model`  | string or null              | none | model name sent to the server |
+//! | `server.apiKeyEnv` | string or null           | none | environment variable of nib's process holding the API key |
+//! | `server.timeoutMs` | integer 100–600000       | 30000 | longest one request may take |
+//!
+//! `backend` and `server` should come from the user's own settings only
+//! (VS Code: machine-scoped), never from a workspace's.
 //!
 //! `review` is an object; an update may carry either key alone, and
 //! `"review": null` resets both.
@@ -28,7 +36,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use crate::engine::DeviceRequest;
+use crate::engine::{Api, Backend, DeviceRequest, RemoteSettings};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -43,6 +51,29 @@ pub struct Config {
     pub prompt_tokens: usize,
     pub context_files: usize,
     pub review: ReviewSettings,
+    /// `None`: ONNX Runtime in process; else the server API.
+    pub api: Option<Api>,
+    pub server: ServerSettings,
+}
+
+/// The `server` settings, kept whichever backend is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    pub url: Option<String>,
+    pub model: Option<String>,
+    pub api_key_env: Option<String>,
+    pub timeout_ms: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            model: None,
+            api_key_env: None,
+            timeout_ms: RemoteSettings::DEFAULT_TIMEOUT.as_millis() as u64,
+        }
+    }
 }
 
 impl Default for Config {
@@ -58,7 +89,40 @@ impl Default for Config {
             prompt_tokens: 1024,
             context_files: 3,
             review: ReviewSettings::default(),
+            api: None,
+            server: ServerSettings::default(),
         }
+    }
+}
+
+impl Config {
+    /// The defaults with the command line's backend.
+    pub fn with_backend(backend: &Backend) -> Self {
+        let mut config = Self::default();
+        if let Backend::Remote(remote) = backend {
+            config.api = Some(remote.api);
+            config.server = ServerSettings {
+                url: Some(remote.url.clone()),
+                model: remote.model.clone(),
+                api_key_env: remote.api_key_env.clone(),
+                timeout_ms: remote.timeout.as_millis() as u64,
+            };
+        }
+        config
+    }
+
+    /// The engine the settings ask for; [`Config::apply`] keeps them valid.
+    pub fn backend(&self) -> Backend {
+        let (Some(api), Some(url)) = (self.api, &self.server.url) else {
+            return Backend::Onnx;
+        };
+        Backend::Remote(RemoteSettings {
+            api,
+            url: url.clone(),
+            model: self.server.model.clone(),
+            api_key_env: self.server.api_key_env.clone(),
+            timeout: std::time::Duration::from_millis(self.server.timeout_ms),
+        })
     }
 }
 
@@ -136,7 +200,13 @@ impl Config {
                 return update;
             }
         };
-        let before = (self.model.clone(), self.device, self.threads);
+        let before = (
+            self.model.clone(),
+            self.device,
+            self.threads,
+            self.backend(),
+        );
+        let backend_before = (self.api, self.server.clone());
         for (key, value) in map {
             if let Err(e) = self.apply_key(key, value) {
                 match e {
@@ -155,7 +225,20 @@ impl Config {
                 }
             }
         }
-        update.reload = before != (self.model.clone(), self.device, self.threads);
+        if self.api.is_some() && self.server.url.is_none() {
+            update.errors.push(format!(
+                "`backend`: {} needs `server.url`",
+                self.api.map_or("", Api::name)
+            ));
+            (self.api, self.server) = backend_before;
+        }
+        update.reload = before
+            != (
+                self.model.clone(),
+                self.device,
+                self.threads,
+                self.backend(),
+            );
         update
     }
 
@@ -236,6 +319,19 @@ impl Config {
                 }
             }
             "review" => self.review.apply(value)?,
+            "backend" => {
+                self.api = match value {
+                    Value::Null => None,
+                    Value::String(s) => match s.as_str() {
+                        "onnx" => None,
+                        "openai" => Some(Api::OpenAi),
+                        "llama.cpp" => Some(Api::LlamaCpp),
+                        _ => return Err(invalid("expected onnx, openai or llama.cpp")),
+                    },
+                    _ => return Err(invalid("expected onnx, openai or llama.cpp")),
+                }
+            }
+            "server" => self.server.apply(value)?,
             "enable" => {
                 self.enable = match value {
                     Value::Null => Enable::default(),
@@ -298,6 +394,66 @@ impl ReviewSettings {
                     },
                 },
                 _ => unknown.push(key.clone()),
+            }
+        }
+        if unknown.is_empty() && errors.is_empty() {
+            Ok(())
+        } else {
+            Err(KeyError::Nested { unknown, errors })
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Applies a `server` object key by key; `null` resets all of it.
+    fn apply(&mut self, value: &Value) -> Result<(), KeyError> {
+        let map = match value {
+            Value::Null => {
+                *self = Self::default();
+                return Ok(());
+            }
+            Value::Object(map) => map,
+            _ => return Err(invalid("expected {\"url\": \"http://HOST:PORT\", …}")),
+        };
+        let mut unknown = Vec::new();
+        let mut errors = Vec::new();
+        let text = |value: &Value| match value {
+            Value::Null => Ok(None),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) => Ok(Some(s.trim().to_owned())),
+            _ => Err("expected a string or null".to_owned()),
+        };
+        for (key, value) in map {
+            let applied = match key.as_str() {
+                "url" => text(value).and_then(|url| {
+                    self.url = url
+                        .map(|u| crate::engine::check_url(&u).map_err(|e| e.to_string()))
+                        .transpose()?;
+                    Ok(())
+                }),
+                "model" => text(value).map(|m| self.model = m),
+                "apiKeyEnv" => text(value).map(|v| self.api_key_env = v),
+                "timeoutMs" => {
+                    if value.is_null() {
+                        self.timeout_ms = Self::default().timeout_ms;
+                        Ok(())
+                    } else {
+                        match integer(value, 100, 600_000) {
+                            Ok(ms) => {
+                                self.timeout_ms = ms;
+                                Ok(())
+                            }
+                            Err(_) => Err("expected an integer from 100 to 600000".to_owned()),
+                        }
+                    }
+                }
+                _ => {
+                    unknown.push(key.clone());
+                    Ok(())
+                }
+            };
+            if let Err(message) = applied {
+                errors.push((key.clone(), message));
             }
         }
         if unknown.is_empty() && errors.is_empty() {
@@ -436,6 +592,36 @@ mod tests {
         assert!(c.apply(&json!({"review": null})).errors.is_empty());
         assert_eq!(c.review, ReviewSettings::default());
         assert_eq!(c.review.min_confidence, None, "each rule's own threshold");
+    }
+
+    #[test]
+    fn a_server_backend_needs_a_url_and_reloads() {
+        let mut c = Config::default();
+        let update = c.apply(&json!({"backend": "openai"}));
+        assert_eq!(update.errors.len(), 1, "{:?}", update.errors);
+        assert!(!update.reload);
+        assert_eq!(c.backend(), Backend::Onnx);
+        let update = c.apply(&json!({
+            "backend": "llama.cpp",
+            "server": {"url": "http://127.0.0.1:8080/v1", "apiKeyEnv": "KEY", "timeoutMs": 500}
+        }));
+        assert!(
+            update.errors.is_empty() && update.reload,
+            "{:?}",
+            update.errors
+        );
+        let Backend::Remote(remote) = c.backend() else {
+            panic!("expected a server backend");
+        };
+        assert_eq!(remote.url, "http://127.0.0.1:8080");
+        assert_eq!(remote.api_key_env.as_deref(), Some("KEY"));
+        assert_eq!(remote.timeout.as_millis(), 500);
+        let update = c.apply(&json!({"server": {"url": "file:///etc/passwd", "timeoutMs": 5}}));
+        assert_eq!(update.errors.len(), 2, "{:?}", update.errors);
+        assert!(!update.reload);
+        assert!(c.apply(&json!({"backend": "onnx"})).reload);
+        assert_eq!(c.backend(), Backend::Onnx);
+        assert_eq!(c.server.url.as_deref(), Some("http://127.0.0.1:8080"));
     }
 
     #[test]

@@ -74,7 +74,7 @@ use tower_lsp_server::{LspService, Server};
 pub use self::config::Config;
 use self::server::Backend;
 use self::worker::{LoadRequest, Loaded, Loader, Scheduler};
-use crate::engine::{DeviceRequest, OrtEngine};
+use crate::engine::DeviceRequest;
 
 /// Settings from the command line; `initializationOptions` override them.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +82,7 @@ pub struct ServeOptions {
     pub model: Option<PathBuf>,
     pub device: DeviceRequest,
     pub threads: Option<usize>,
+    pub backend: crate::engine::Backend,
 }
 
 /// How many requests tower-lsp-server runs at once. Completion handlers
@@ -102,7 +103,7 @@ pub fn serve_stdio(options: ServeOptions) -> anyhow::Result<bool> {
         tokio::io::stdin(),
         tokio::io::stdout(),
         options,
-        ort_loader(),
+        engine_loader(),
     ))?;
     // Reading stdin blocks a thread that cannot be interrupted; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -127,7 +128,7 @@ where
         model: options.model,
         device: options.device,
         threads: options.threads,
-        ..Config::default()
+        ..Config::with_backend(&options.backend)
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     let flag = shutdown.clone();
@@ -199,18 +200,25 @@ impl<S: Service<Request>> Service<Request> for EmptyParamsAsNone<S> {
     }
 }
 
-/// Loads models with ONNX Runtime; the default model when none is set.
-pub fn ort_loader() -> Loader {
+/// Loads models with the requested backend; the default model when none
+/// is set.
+pub fn engine_loader() -> Loader {
     Box::new(|request: &LoadRequest| {
         let path = match &request.model {
             Some(p) => p.clone(),
             None => crate::model::default_model_dir()?,
         };
-        let engine = OrtEngine::load(&path, &request.options)?;
-        let note = engine.cuda_note().map(str::to_owned);
+        let engine = crate::engine::load(&path, &request.options, &request.backend)?;
+        let note = engine.device_note().map(str::to_owned);
+        let model = match &request.backend {
+            crate::engine::Backend::Onnx => path.display().to_string(),
+            crate::engine::Backend::Remote(settings) => {
+                format!("{} at {}", path.display(), settings.url)
+            }
+        };
         Ok(Loaded {
-            engine: Box::new(engine),
-            model: path.display().to_string(),
+            engine,
+            model,
             note,
         })
     })

@@ -68,6 +68,7 @@ impl Backend {
 
     fn start_load(&self) {
         let config = lock(&self.shared.config).clone();
+        let backend = config.backend();
         self.shared.scheduler.load(LoadRequest {
             id: self.next_load.fetch_add(1, Ordering::Relaxed),
             model: config.model,
@@ -76,6 +77,7 @@ impl Backend {
                 intra_threads: config.threads,
                 ..SessionOptions::default()
             },
+            backend,
         });
     }
 

@@ -71,6 +71,12 @@ impl Shared {
         }
     }
 
+    /// Things went well again: a failure shown before is shown again when
+    /// it comes back (a server that stops a second time).
+    pub fn forget_shown(&self) {
+        lock(&self.shown).clear();
+    }
+
     /// Shows `message` unless it was shown before.
     pub async fn show_once(&self, kind: MessageType, message: String) {
         if lock(&self.shown).insert(message.clone()) {
@@ -102,6 +108,7 @@ impl Shared {
             "model": status.model,
             "device": status.device,
             "message": status.message,
+            "lastError": status.last_error,
             "positionEncoding": encoding.as_str(),
             "documents": documents,
             "stats": self.scheduler.stats().report(),

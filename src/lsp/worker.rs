@@ -99,6 +99,7 @@ pub struct LoadRequest {
     pub id: u64,
     pub model: Option<PathBuf>,
     pub options: SessionOptions,
+    pub backend: crate::engine::Backend,
 }
 
 /// What the worker tells the async side about loading.
@@ -154,6 +155,9 @@ pub struct Status {
     pub model: Option<String>,
     pub device: Option<String>,
     pub message: Option<String>,
+    /// Why the latest completion or review failed (an inference server
+    /// that went away); cleared by the next one that succeeds.
+    pub last_error: Option<String>,
 }
 
 /// Counters of the work done, for `nib/status` and the benchmark.
@@ -373,6 +377,7 @@ impl Scheduler {
                     model: None,
                     device: None,
                     message: None,
+                    last_error: None,
                 },
                 shutdown: false,
             }),
@@ -445,6 +450,7 @@ impl Scheduler {
             model: request.model.as_ref().map(|p| p.display().to_string()),
             device: None,
             message: None,
+            last_error: None,
         };
         for job in inner.queue.drain(..) {
             let _ = job.reply.send(JobResult::Skipped(Skip::NotReady));
@@ -786,6 +792,7 @@ impl Worker {
                     model: Some(loaded.model.clone()),
                     device: Some(device.clone()),
                     message: loaded.note.clone(),
+                    last_error: None,
                 };
                 drop(inner);
                 self.loaded = Some((request.clone(), Stamp::of(loaded.engine.source_files())));
@@ -806,6 +813,7 @@ impl Worker {
                     model: inner.status.model.clone(),
                     device: None,
                     message: Some(detail.clone()),
+                    last_error: None,
                 };
                 drop(inner);
                 let _ = self.events.send(Event::LoadFailed {
@@ -837,6 +845,7 @@ impl Worker {
         let elapsed = started.elapsed();
         match result {
             Ok(Ok(outcome)) => {
+                self.lock().status.last_error = None;
                 tracing::debug!(
                     ms = elapsed.as_secs_f64() * 1000.0,
                     prefill_ms = outcome.output.timings.prefill_ms,
@@ -863,6 +872,7 @@ impl Worker {
             Ok(Err(e)) => {
                 Stats::bump(&stats.failed);
                 tracing::warn!(error = %e, "completion failed");
+                self.lock().status.last_error = Some(e.to_string());
                 let _ = job.reply.send(JobResult::Failed(e.to_string()));
             }
             Err(_) => {
@@ -922,6 +932,7 @@ impl Worker {
         match result {
             Ok(review) => {
                 Stats::bump(&stats.completed);
+                inner.status.last_error = None;
                 drop(inner);
                 tracing::debug!(
                     sites = review.sites,
@@ -949,6 +960,7 @@ impl Worker {
                 }
             }
             Err(ReviewError::Engine(e)) => {
+                inner.status.last_error = Some(e.to_string());
                 drop(inner);
                 Stats::bump(&stats.failed);
                 tracing::warn!(error = %e, "review failed");

@@ -99,6 +99,12 @@ impl Tokenizer {
         self.inner.decode(ids, true).unwrap_or_default()
     }
 
+    /// Decodes with special tokens written out (`<fim_prefix>`), for a
+    /// server that tokenizes a text prompt itself.
+    pub fn decode_with_special(&self, ids: &[u32]) -> String {
+        self.inner.decode(ids, false).unwrap_or_default()
+    }
+
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }

@@ -342,7 +342,7 @@ fn review_all(
                     if i >= inputs.len() {
                         return;
                     }
-                    let result = review_one(&mut engine, &inputs[i], args, cancel);
+                    let result = review_one(&mut *engine, &inputs[i], args, cancel);
                     if send.send((i, result)).is_err() {
                         return;
                     }
