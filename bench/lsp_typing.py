@@ -163,6 +163,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=10, help="keystrokes left out of the latency numbers")
     ap.add_argument("--client", choices=["vscode", "helix"], default="vscode")
     ap.add_argument("--out", type=pathlib.Path, default=OUT / "lsp_typing.json")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="extra argument for nib serve, repeatable (--serve-arg=--backend --serve-arg=llama.cpp ...)")
     args = ap.parse_args()
 
     if not pathlib.Path(args.bin).is_file():
@@ -180,6 +182,7 @@ def main() -> None:
     cmd = [args.bin, "serve", "--stdio", "--device", args.device, "--threads", str(args.threads)]
     if args.model:
         cmd += ["--model", args.model]
+    cmd += args.serve_arg
     env = {**os.environ, "NIB_LOG": os.environ.get("NIB_LOG", "warn")}
     server = Server(cmd, env)
     options: dict = {}

@@ -17,3 +17,16 @@ fi
 if [[ -f models/pyproject.toml ]]; then
   .venv/bin/python -m pip install --quiet -e "models[train,test]"
 fi
+# llama-cpp-python is an sdist only, compiled here (about 10 minutes on two
+# cores): built once into a wheel kept in nib's cache folder, which later
+# runs install from. Built for this machine's CPU, as users build it.
+wheels=${XDG_CACHE_HOME:-$HOME/.cache}/nib/wheels
+if ! .venv/bin/python -c 'import llama_cpp.server' >/dev/null 2>&1; then
+  if ! ls "$wheels"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
+    echo "building llama-cpp-python 0.3.36 (once; about 10 minutes)" >&2
+    CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/python -m pip wheel --quiet --no-deps \
+      -w "$wheels" llama-cpp-python==0.3.36
+  fi
+  .venv/bin/python -m pip install --quiet --find-links "$wheels" \
+    -r scripts/llama-cpp-requirements.txt
+fi

@@ -515,7 +515,15 @@ fn the_api_key_is_sent_to_the_server_and_shown_nowhere() {
     });
     let url = server.url();
     let out = common::nib()
-        .args(["generate", "--prompt", "x", "--backend", "openai", "--url", &url])
+        .args([
+            "generate",
+            "--prompt",
+            "x",
+            "--backend",
+            "openai",
+            "--url",
+            &url,
+        ])
         .args(["--api-key-env", "NIB_TEST_KEY", "--server-model", "coder"])
         .env("NIB_TEST_KEY", key)
         .env("NIB_LOG", "nib=trace")
@@ -540,7 +548,15 @@ fn the_api_key_is_sent_to_the_server_and_shown_nowhere() {
     );
 
     let missing = common::nib()
-        .args(["generate", "--prompt", "x", "--backend", "openai", "--url", &url])
+        .args([
+            "generate",
+            "--prompt",
+            "x",
+            "--backend",
+            "openai",
+            "--url",
+            &url,
+        ])
         .args(["--api-key-env", "NIB_TEST_KEY_UNSET"])
         .env_remove("NIB_TEST_KEY_UNSET")
         .output()

@@ -292,3 +292,65 @@ fn no_telemetry_and_no_socket_in_any_subcommand() {
         telemetry.display()
     );
 }
+
+/// With a server backend, the one address nib connects to is the server's:
+/// a redirect elsewhere is not followed, and no proxy from the environment
+/// is used.
+#[test]
+fn a_server_backend_connects_only_to_its_url() {
+    use std::io::{BufRead, BufReader, Write};
+    // A server that redirects every request to another local port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let other = elsewhere.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{other}/v1/completions\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("remote.log");
+    let url = format!("http://127.0.0.1:{port}");
+    let out = Command::new(strace())
+        .args(["-f", "-qq", "-e", "trace=connect", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_nib"))
+        .args([
+            "generate",
+            "--prompt",
+            "x",
+            "--backend",
+            "openai",
+            "--url",
+            &url,
+        ])
+        .env("HTTP_PROXY", format!("http://127.0.0.1:{other}"))
+        .env("ALL_PROXY", format!("http://127.0.0.1:{other}"))
+        .output()
+        .expect("run nib under strace");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answered 307: a redirect to"));
+    let connects: Vec<String> = std::fs::read_to_string(&log)
+        .expect("strace log")
+        .lines()
+        .filter(|l| l.contains("connect(") && l.contains("AF_INET"))
+        .map(str::to_owned)
+        .collect();
+    assert!(!connects.is_empty(), "no connection traced");
+    for call in &connects {
+        assert!(
+            call.contains(&format!("sin_port=htons({port})")),
+            "connected elsewhere: {call}"
+        );
+    }
+}

@@ -18,6 +18,9 @@ pub struct GenerateArgs {
     prompt: Option<String>,
     #[arg(long, default_value_t = 128)]
     max_tokens: usize,
+    /// Tokens guessed ahead by prompt lookup when decoding greedily (0: off).
+    #[arg(long, default_value_t = crate::engine::DEFAULT_LOOKAHEAD)]
+    lookahead: usize,
     /// Sampling temperature; 0 (the default) is greedy.
     #[arg(long, default_value_t = 0.0)]
     temperature: f32,
@@ -91,7 +94,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         overflow: Overflow::Error,
         ignore_eos: args.ignore_eos,
         required_prefix: String::new(),
-        lookahead: crate::engine::DEFAULT_LOOKAHEAD,
+        lookahead: args.lookahead,
     };
     let out = engine.generate(&request, &mut RunToEnd)?;
     match args.format {

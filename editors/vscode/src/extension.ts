@@ -45,6 +45,15 @@ export function serverSettings(cfg = vscode.workspace.getConfiguration('nib')) {
     nib: {
       model: cfg.get<string>('model') || undefined,
       device: cfg.get<string>('device', 'auto'),
+      // Which server nib talks to is the user's choice only: a workspace
+      // could otherwise send its code to an address of its own.
+      backend: userSetting<string>('backend', 'onnx'),
+      server: {
+        url: userSetting<string>('server.url', '') || null,
+        model: userSetting<string>('server.model', '') || null,
+        apiKeyEnv: userSetting<string>('server.apiKeyEnv', '') || null,
+        timeoutMs: userSetting<number>('server.timeoutMs', 30000),
+      },
       maxTokens: cfg.get<number>('maxTokens', 64),
       temperature: cfg.get<number>('temperature', 0),
       debounceMs: cfg.get<number>('debounceMs', 75),

@@ -140,6 +140,20 @@ impl Client {
         if status.is_success() {
             return Ok(response);
         }
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(|| "elsewhere".to_owned(), quote);
+            return Err(RemoteError::Status {
+                url: self.url(path),
+                status: status.as_u16(),
+                reason: format!(
+                    "a redirect to {location}, which nib does not follow (only the configured URL is contacted): configure that URL instead"
+                ),
+            });
+        }
         let body = response
             .body_mut()
             .with_config()

@@ -19,6 +19,15 @@ M.defaults = {
   -- Settings mirrored to the server.
   model = nil, -- model folder; nil lets the server choose ($NIB_MODEL, then its own)
   device = "auto", -- "auto" | "cpu" | "cuda" | "cuda:N"
+  -- "onnx" (in the server process) | "openai" | "llama.cpp" (an inference
+  -- server at server.url; `model` then names a folder with its tokenizer)
+  backend = "onnx",
+  server = {
+    url = nil, -- "http://127.0.0.1:8080": the only address contacted
+    model = nil, -- model name sent to the server (vLLM, Ollama)
+    api_key_env = nil, -- environment variable holding the API key
+    timeout_ms = 30000,
+  },
   max_tokens = 64,
   temperature = 0,
   -- Inline completions (ghost text).
@@ -63,6 +72,13 @@ function M.server_settings()
     nib = {
       model = o.model,
       device = o.device,
+      backend = o.backend,
+      server = {
+        url = o.server.url,
+        model = o.server.model,
+        apiKeyEnv = o.server.api_key_env,
+        timeoutMs = o.server.timeout_ms,
+      },
       maxTokens = o.max_tokens,
       temperature = o.temperature,
       debounceMs = o.inline.debounce_ms,
