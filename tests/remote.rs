@@ -306,6 +306,21 @@ fn an_lsp_session_survives_its_server_stopping_and_starting_again() {
         Duration::from_secs(60),
     );
     assert_eq!(published["params"]["uri"], URI);
+    // Its quick fix, from the diagnostic the client hands back.
+    let diagnostic = published["params"]["diagnostics"][0].clone();
+    let actions = lsp.call(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": {"uri": URI},
+            "range": diagnostic["range"],
+            "context": {"diagnostics": [diagnostic]},
+        }),
+    );
+    let actions = actions.as_array().cloned().unwrap_or_default();
+    assert!(
+        actions.iter().any(|a| a["kind"] == "quickfix"),
+        "{actions:?}"
+    );
     let response = lsp.call(
         "textDocument/inlineCompletion",
         json!({
