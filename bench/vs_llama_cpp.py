@@ -1,7 +1,9 @@
 """nib and llama.cpp side by side: the same weights, the same machine, one run.
 
-nib's default model is written as GGUF (`nib-gguf`, f32 and Q8_0) and run:
-- in process by nib (`nib generate`, ONNX Runtime; prompt lookup on, and off);
+nib's default model is written as GGUF (`nib-gguf`, f32 and Q8_0) and as
+nib's own 8-bit graph (`nib-quantize`), and run:
+- in process by nib (`nib generate`, ONNX Runtime, fp32 and 8-bit; prompt
+  lookup on, and off);
 - in process by llama.cpp (llama-cpp-python's `Llama`, its own decode loop);
 - by llama-cpp-python's server, with nib as the client (`--backend llama.cpp`).
 
@@ -175,13 +177,15 @@ def main() -> None:
         raise SystemExit(f"{args.bin} does not exist: cargo build --release (or pass --bin)")
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     sys.path.insert(0, str(ROOT / "models"))
-    from nib_models import gguf_export
+    from nib_models import gguf_export, quantize
 
     OUT.mkdir(parents=True, exist_ok=True)
     ggufs = {}
     for kind in ("f32", "q8_0"):
         ggufs[kind] = OUT / f"nib-default-{kind}.gguf"
         gguf_export.write(MODEL, ggufs[kind], kind)
+    q8 = OUT / "nib-default-q8"
+    quantize.quantize(MODEL, q8)
     # One prompt more than runs: the first of each engine warms it up.
     cases = prompts(args.prompt_tokens, repeat + 1)
     texts = [text for text, _ in cases]
@@ -193,6 +197,9 @@ def main() -> None:
 
     rows["nib in process (ONNX Runtime, fp32, prompt lookup)"] = nib_runs([])
     rows["nib in process (ONNX Runtime, fp32, plain greedy)"] = nib_runs(["--lookahead", "0"])
+    rows["nib in process (ONNX Runtime, 8-bit MatMulNBits, prompt lookup)"] = nib_runs(["--model", str(q8)])
+    rows["nib in process (ONNX Runtime, 8-bit MatMulNBits, plain greedy)"] = nib_runs(
+        ["--model", str(q8), "--lookahead", "0"])
     for kind, gguf in ggufs.items():
         runs = llama_in_process(gguf, [i for _, i in cases], args.tokens)
         rows[f"llama.cpp in process ({kind})"] = median(runs[1:])

@@ -50,6 +50,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 # tests/security.rs traces nib's system calls (no socket, nothing opened from the workspace).
 [[ -x /usr/bin/strace ]] || need_apt+=(strace)
+# scripts/llama-server.sh builds llama.cpp's server for tests/remote.rs.
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 if [[ ${#need_apt[@]} -gt 0 ]]; then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing Debian packages (install them as root): ${need_apt[*]}" >&2; exit 2
@@ -68,6 +70,10 @@ fi
 
 step "Python environment (.venv)"
 scripts/python-env.sh || { echo "cannot set up the Python environment" >&2; exit 2; }
+
+step "llama.cpp's server"
+NIB_LLAMA_SERVER=$(scripts/llama-server.sh) || { echo "cannot build llama-server" >&2; exit 2; }
+export NIB_LLAMA_SERVER
 export NIB_BIN=$root/target/debug/nib
 
 suite cargo-fmt cargo fmt --all -- --check

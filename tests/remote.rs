@@ -331,6 +331,21 @@ fn an_lsp_session_survives_its_server_stopping_and_starting_again() {
     );
     assert!(response.is_object() || response.is_array(), "{response}");
     assert!(lsp.status()["lastError"].is_null());
+    // The review command and the completion menu run through it too.
+    let reviewed = lsp.call(
+        "workspace/executeCommand",
+        json!({"command": "nib.reviewFile", "arguments": [URI]}),
+    );
+    assert_eq!(reviewed["state"], "published", "{reviewed}");
+    let menu = lsp.call(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": URI}, "position": {"line": 12, "character": 4}}),
+    );
+    assert!(
+        menu.is_null() || menu.is_array() || menu.is_object(),
+        "{menu}"
+    );
+    assert!(lsp.status()["lastError"].is_null(), "{}", lsp.status());
 
     // The server goes away: requests are answered, empty, and one message
     // says why.
@@ -578,4 +593,142 @@ fn the_api_key_is_sent_to_the_server_and_shown_nowhere() {
         .expect("run nib");
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("NIB_TEST_KEY_UNSET is not set"));
+}
+
+/// llama.cpp's own server (`scripts/llama-server.sh` builds it), stopped
+/// when dropped.
+struct LlamaCppServer {
+    child: Child,
+    port: u16,
+}
+
+impl LlamaCppServer {
+    fn start() -> Self {
+        let bin = std::env::var_os("NIB_LLAMA_SERVER")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let cache = std::env::var_os("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
+                    })?;
+                Some(cache.join("nib/llama-server-0.3.36/llama-server"))
+            })
+            .filter(|p| p.is_file())
+            .expect("llama-server is missing: run scripts/llama-server.sh (scripts/test.sh does)");
+        let port = free_port();
+        let child = Command::new(bin)
+            .arg("--model")
+            .arg(gguf())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--ctx-size", "512", "--threads", "1", "--parallel", "1"])
+            .current_dir("/")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start llama-server");
+        let server = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server.healthy() {
+            assert!(Instant::now() < deadline, "llama-server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn healthy(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut answer = String::new();
+        stream
+            .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .is_ok()
+            && stream.read_to_string(&mut answer).is_ok()
+            && answer.starts_with("HTTP/1.1 200")
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for LlamaCppServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn llama_cpp_server_completes_with_nibs_prompts_or_its_own_infill() {
+    let server = LlamaCppServer::start();
+    let url = server.url();
+    let prompt = "def fibonacci(n):\n    if n < 2:\n        return n\n    return ";
+    let local = common::nib_json(&[
+        "generate",
+        "--prompt",
+        prompt,
+        "--max-tokens",
+        "12",
+        "--format",
+        "json",
+    ]);
+    let remote = common::nib_json(&with_server(
+        &[
+            "generate",
+            "--prompt",
+            prompt,
+            "--max-tokens",
+            "12",
+            "--format",
+            "json",
+        ],
+        &url,
+    ));
+    assert_eq!(remote["device"], "server", "{remote}");
+    // The same f32 weights decode alike; at least the first tokens agree
+    // (later ones may part on a near tie between the two engines' sums).
+    let first = |v: &Value| {
+        v["text"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(4)
+            .collect::<String>()
+    };
+    assert_eq!(first(&local), first(&remote), "{local} vs {remote}");
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = write_file(tmp.path(), "a.py", CODE);
+    let at = format!("{}:13:5", file.display());
+    for fim in ["nib", "server"] {
+        let out = common::nib_json(&with_server(
+            &["complete", &at, "--format", "json", "--server-fim", fim],
+            &url,
+        ));
+        assert_eq!(out["line"], 13, "{fim}: {out}");
+        assert!(out.get("text").is_some(), "{fim}: {out}");
+    }
+
+    // Its API scores no given text: review says so, once, clearly.
+    let err = nib_failing(&with_server(
+        &["check", file.to_str().expect("utf-8")],
+        &url,
+    ));
+    assert!(
+        err.contains("log-probabilities") || err.contains("answered"),
+        "{err}"
+    );
+    let err = nib_failing(&with_server(
+        &[
+            "check",
+            file.to_str().expect("utf-8"),
+            "--server-fim",
+            "server",
+        ],
+        &url,
+    ));
+    assert!(err.contains("fim: server"), "{err}");
 }

@@ -103,6 +103,16 @@ pub struct ServerArgs {
     /// Longest one request to the server may take, in seconds.
     #[arg(long, global = true, default_value_t = 30.0)]
     pub timeout: f64,
+    /// Who lays out fill-in-the-middle prompts: nib (from --model's tokenizer) or the server
+    /// (llama.cpp's /infill, for a model whose tokenizer.json you do not have).
+    #[arg(long, global = true, value_enum, default_value_t = FimArg::Nib)]
+    pub server_fim: FimArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FimArg {
+    Nib,
+    Server,
 }
 
 fn parse_device(s: &str) -> Result<DeviceRequest, String> {
@@ -148,6 +158,10 @@ impl ModelArgs {
         settings.model = server.server_model.clone();
         settings.api_key_env = server.api_key_env.clone();
         settings.timeout = std::time::Duration::from_secs_f64(server.timeout);
+        settings.fim = match server.server_fim {
+            FimArg::Nib => crate::engine::Fim::Nib,
+            FimArg::Server => crate::engine::Fim::Server,
+        };
         Ok(Backend::Remote(settings))
     }
 

@@ -10,7 +10,8 @@ mod postprocess;
 pub use self::postprocess::{Lang, Mode, Shape, finish};
 
 use crate::engine::{
-    Control, Engine, EngineError, GenerateOutput, GenerateRequest, Overflow, SamplingParams,
+    Control, Engine, EngineError, GenerateOutput, GenerateRequest, InfillRequest, Overflow,
+    SamplingParams,
 };
 use crate::prompt::{BudgetSplit, CompletionContext, FimOrder, build_prompt};
 
@@ -70,6 +71,36 @@ impl Control for Until<'_> {
 /// back empty.
 const MIN_PROMPT_TOKENS: usize = 64;
 
+/// Characters per token when cutting text for a server that tokenizes it:
+/// generous, since the server trims what does not fit.
+const CHARS_PER_TOKEN: usize = 4;
+
+/// The end of `text`, at most `max` bytes, starting on a line.
+fn tail_chars(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let start = text[start..].find('\n').map_or(start, |i| start + i + 1);
+    &text[start..]
+}
+
+/// The start of `text`, at most `max` bytes, ending after a line.
+fn head_chars(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = text[..end].rfind('\n').map_or(end, |i| i + 1);
+    &text[..end]
+}
+
 /// Completes at the cursor described by `ctx`, with the caller's
 /// [`Control`] consulted after every token (cancellation, supersession).
 /// The outcome's `text` is `None` when the model had nothing worth showing.
@@ -97,6 +128,50 @@ pub fn complete_with(
         .prompt_budget
         .min(context - options.max_tokens)
         .max(16);
+    let shape = Shape::new(
+        &ctx.prefix,
+        &ctx.suffix,
+        Lang::from_path(ctx.path.as_deref()),
+    );
+    let max_tokens = if shape.mode == Mode::SingleLine {
+        options.max_tokens.min(48)
+    } else {
+        options.max_tokens
+    };
+    let infill = InfillRequest {
+        prefix: tail_chars(
+            &ctx.prefix,
+            BudgetSplit::of(budget).prefix * CHARS_PER_TOKEN,
+        ),
+        suffix: head_chars(
+            &ctx.suffix,
+            BudgetSplit::of(budget).suffix * CHARS_PER_TOKEN,
+        ),
+        extra: &ctx.snippets,
+        max_tokens,
+        sampling: options.sampling,
+    };
+    let mut until = Until {
+        shape: &shape,
+        caller: control,
+        interrupted: false,
+        healed: "",
+    };
+    if let Some(output) = engine.infill(&infill, &mut until) {
+        let output = output?;
+        let interrupted = until.interrupted;
+        let text = if interrupted {
+            None
+        } else {
+            finish(&output.text, &shape)
+        };
+        return Ok(Outcome {
+            text,
+            mode: shape.mode,
+            output,
+            interrupted,
+        });
+    }
     let fim = engine.fim().cloned();
     let prompt = build_prompt(
         engine.tokenizer(),
@@ -106,20 +181,10 @@ pub fn complete_with(
         BudgetSplit::of(budget),
     )
     .map_err(|e| EngineError::BadOutput(format!("tokenizer: {e}")))?;
-    let shape = Shape::new(
-        &ctx.prefix,
-        &ctx.suffix,
-        Lang::from_path(ctx.path.as_deref()),
-    );
     let request = GenerateRequest {
         prompt: prompt.tokens,
         // One more token for the text token healing rewrites.
-        max_tokens: usize::from(!prompt.healed.is_empty())
-            + if shape.mode == Mode::SingleLine {
-                options.max_tokens.min(48)
-            } else {
-                options.max_tokens
-            },
+        max_tokens: usize::from(!prompt.healed.is_empty()) + max_tokens,
         sampling: options.sampling,
         stop: Vec::new(),
         stop_tokens: fim.map(|f| f.middle_stops()).unwrap_or_default(),
@@ -130,7 +195,7 @@ pub fn complete_with(
     };
     let mut until = Until {
         shape: &shape,
-        caller: control,
+        caller: until.caller,
         interrupted: false,
         healed: &prompt.healed,
     };
@@ -146,4 +211,21 @@ pub fn complete_with(
         output,
         interrupted,
     })
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::{head_chars, tail_chars};
+
+    #[test]
+    fn text_for_a_server_is_cut_at_lines_and_char_boundaries() {
+        let text = "alpha\nbéta\ngamma\n";
+        assert_eq!(tail_chars(text, 100), text);
+        assert_eq!(tail_chars(text, 8), "gamma\n");
+        assert_eq!(head_chars(text, 9), "alpha\n");
+        assert_eq!(head_chars(text, 100), text);
+        // No line end in reach: cut inside the line, never inside a char.
+        assert_eq!(tail_chars("ééé", 3), "é");
+        assert_eq!(head_chars("ééé", 3), "é");
+    }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use self::ort::OrtEngine;
-pub use self::remote::{Api, RemoteEngine, RemoteError, RemoteSettings, check_url};
+pub use self::remote::{Api, Fim, RemoteEngine, RemoteError, RemoteSettings, check_url};
 pub use self::sampling::SamplingParams;
 pub use self::session::{Device, DeviceRequest, SessionOptions};
 pub use self::signature::SignatureError;
@@ -74,6 +74,18 @@ impl GenerateRequest {
             lookahead: DEFAULT_LOOKAHEAD,
         }
     }
+}
+
+/// A completion whose prompt the server lays out: the text around the
+/// cursor (already cut to the prompt budget) and other files.
+#[derive(Debug, Clone, Copy)]
+pub struct InfillRequest<'a> {
+    pub prefix: &'a str,
+    pub suffix: &'a str,
+    /// Other files.
+    pub extra: &'a [crate::prompt::Snippet],
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
 }
 
 /// Tokens guessed ahead by default: code repeats names and lines of its
@@ -260,6 +272,18 @@ pub trait Engine: Send {
         prompt: &[u32],
         continuations: &[Vec<u32>],
     ) -> Result<Vec<f64>, EngineError>;
+
+    /// Completes between `request.prefix` and `request.suffix` when the
+    /// backend's server lays out fill-in-the-middle prompts itself
+    /// (llama.cpp's `/infill`, for a model whose tokenizer nib lacks);
+    /// `None`: the caller lays out tokens for [`Engine::generate`].
+    fn infill(
+        &mut self,
+        _request: &InfillRequest<'_>,
+        _control: &mut dyn Control,
+    ) -> Option<Result<GenerateOutput, EngineError>> {
+        None
+    }
 
     /// Why the device is not the one asked for (`auto` without a usable GPU).
     fn device_note(&self) -> Option<&str> {

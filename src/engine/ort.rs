@@ -45,7 +45,8 @@ pub struct OrtEngine {
     /// Positions of the in-place KV buffers, when the graph supports them.
     kv_capacity: Option<usize>,
     /// A run over several tokens gives each row the logits a run over one
-    /// would (fp32 graphs), so prompt-lookup guesses change no token. fp16
+    /// would (fp32 graphs, also with MatMulNBits weights), so prompt-lookup
+    /// guesses change no token. fp16
     /// kernels and dynamic int8 quantization (one activation scale over all
     /// the rows of a run) round differently by batch size.
     pub(super) exact_rows: bool,
@@ -122,7 +123,7 @@ impl OrtEngine {
         let fp32 = std::iter::once(signature.logits_ty)
             .chain(signature.kv.iter().map(|slot| slot.ty))
             .all(|ty| ty == TensorElementType::Float32);
-        let exact_rows = fp32 && !info.quantized;
+        let exact_rows = fp32 && !ops.scale_per_run;
         tracing::info!(
             model = %info.path.display(),
             arch = %info.architecture,
@@ -385,8 +386,12 @@ pub(super) const MODEL_JSON_FILES: &[&str] = &[
 /// Operator types that change how the engine treats a graph.
 #[derive(Debug, Default)]
 struct GraphOps {
-    /// Dynamic quantization leaves integer matrix ops in the graph.
+    /// Quantized weights: integer matrix ops, or blockwise ones (MatMulNBits).
     quantized: bool,
+    /// Activations quantized with one scale over all the rows of a run
+    /// (dynamic quantization), so a row's logits depend on the run's other
+    /// rows. MatMulNBits quantizes each row's blocks on their own.
+    scale_per_run: bool,
     group_query_attention: bool,
 }
 
@@ -399,13 +404,11 @@ impl GraphOps {
                 .iter()
                 .any(|needle| bytes.windows(needle.len()).any(|w| w == *needle))
         };
+        let scale_per_run =
+            mentions(&[b"MatMulInteger", b"DynamicQuantizeLinear", b"QLinearMatMul"]);
         Self {
-            quantized: mentions(&[
-                b"MatMulInteger",
-                b"DynamicQuantizeLinear",
-                b"MatMulNBits",
-                b"QLinearMatMul",
-            ]),
+            quantized: scale_per_run || mentions(&[b"MatMulNBits"]),
+            scale_per_run,
             group_query_attention: mentions(&[b"GroupQueryAttention"]),
         }
     }

@@ -20,6 +20,7 @@
 //! | `server.model`  | string or null              | none | model name sent to the server |
 //! | `server.apiKeyEnv` | string or null           | none | environment variable of nib's process holding the API key |
 //! | `server.timeoutMs` | integer 100–600000       | 30000 | longest one request may take |
+//! | `server.fim`    | `nib`, `server`             | `nib` | who lays out fill-in-the-middle prompts: nib from `model`'s tokenizer, or the server (llama.cpp's `/infill`, with `backend: llama.cpp`) |
 //!
 //! `backend` and `server` should come from the user's own settings only
 //! (VS Code: machine-scoped), never from a workspace's.
@@ -36,7 +37,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use crate::engine::{Api, Backend, DeviceRequest, RemoteSettings};
+use crate::engine::{Api, Backend, DeviceRequest, Fim, RemoteSettings};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -63,6 +64,7 @@ pub struct ServerSettings {
     pub model: Option<String>,
     pub api_key_env: Option<String>,
     pub timeout_ms: u64,
+    pub fim: Fim,
 }
 
 impl Default for ServerSettings {
@@ -72,6 +74,7 @@ impl Default for ServerSettings {
             model: None,
             api_key_env: None,
             timeout_ms: RemoteSettings::DEFAULT_TIMEOUT.as_millis() as u64,
+            fim: Fim::Nib,
         }
     }
 }
@@ -106,6 +109,7 @@ impl Config {
                 model: remote.model.clone(),
                 api_key_env: remote.api_key_env.clone(),
                 timeout_ms: remote.timeout.as_millis() as u64,
+                fim: remote.fim,
             };
         }
         config
@@ -122,6 +126,7 @@ impl Config {
             model: self.server.model.clone(),
             api_key_env: self.server.api_key_env.clone(),
             timeout: std::time::Duration::from_millis(self.server.timeout_ms),
+            fim: self.server.fim,
         })
     }
 }
@@ -433,6 +438,21 @@ impl ServerSettings {
                 }),
                 "model" => text(value).map(|m| self.model = m),
                 "apiKeyEnv" => text(value).map(|v| self.api_key_env = v),
+                "fim" => match value.as_str() {
+                    None if value.is_null() => {
+                        self.fim = Fim::Nib;
+                        Ok(())
+                    }
+                    Some("nib") => {
+                        self.fim = Fim::Nib;
+                        Ok(())
+                    }
+                    Some("server") => {
+                        self.fim = Fim::Server;
+                        Ok(())
+                    }
+                    _ => Err("expected nib or server".to_owned()),
+                },
                 "timeoutMs" => {
                     if value.is_null() {
                         self.timeout_ms = Self::default().timeout_ms;

@@ -53,6 +53,7 @@ export function serverSettings(cfg = vscode.workspace.getConfiguration('nib')) {
         model: userSetting<string>('server.model', '') || null,
         apiKeyEnv: userSetting<string>('server.apiKeyEnv', '') || null,
         timeoutMs: userSetting<number>('server.timeoutMs', 30000),
+        fim: userSetting<string>('server.fim', 'nib'),
       },
       maxTokens: cfg.get<number>('maxTokens', 64),
       temperature: cfg.get<number>('temperature', 0),

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::http::Client;
 use super::{Api, RemoteError, RemoteSettings};
-use crate::engine::{FinishReason, SamplingParams};
+use crate::engine::{FinishReason, InfillRequest, SamplingParams};
 
 /// A piece of a streamed answer.
 #[derive(Debug)]
@@ -69,6 +69,39 @@ pub fn generate_body(
     Value::Object(body)
 }
 
+/// llama.cpp's `/infill`: the server lays out the FIM prompt with its own
+/// tokens (`input_extra` files first, then prefix, suffix, middle).
+pub fn infill_body(settings: &RemoteSettings, request: &InfillRequest<'_>) -> Value {
+    let mut body = common(settings, "");
+    body.remove("prompt");
+    body.insert("input_prefix".into(), json!(request.prefix));
+    body.insert("input_suffix".into(), json!(request.suffix));
+    body.insert(
+        "input_extra".into(),
+        json!(
+            request
+                .extra
+                .iter()
+                .map(|s| json!({"filename": s.path, "text": s.text}))
+                .collect::<Vec<_>>()
+        ),
+    );
+    body.insert("n_predict".into(), json!(request.max_tokens));
+    body.insert("stream".into(), json!(true));
+    let sampling = &request.sampling;
+    if sampling.is_greedy() {
+        body.insert("temperature".into(), json!(0.0));
+    } else {
+        body.insert("temperature".into(), json!(sampling.temperature));
+        body.insert("top_p".into(), json!(sampling.top_p));
+        body.insert("seed".into(), json!(sampling.seed));
+        if sampling.top_k > 0 {
+            body.insert("top_k".into(), json!(sampling.top_k));
+        }
+    }
+    Value::Object(body)
+}
+
 /// Asks for the prompt back with each token's log-probability and one
 /// token after it (some servers read `max_tokens: 0` as "no limit").
 pub fn score_body(settings: &RemoteSettings, prompt: &str) -> Value {
@@ -82,8 +115,8 @@ pub fn score_body(settings: &RemoteSettings, prompt: &str) -> Value {
 
 /// Streams `body`'s answer to `sink` until it ends, fails, or `sink`
 /// returns false.
-pub fn stream(client: &Client, body: &Value, mut sink: impl FnMut(Streamed) -> bool) {
-    let mut events = match client.post_events("/v1/completions", body) {
+pub fn stream(client: &Client, path: &str, body: &Value, mut sink: impl FnMut(Streamed) -> bool) {
+    let mut events = match client.post_events(path, body) {
         Ok(events) => events,
         Err(e) => {
             sink(Streamed::Failed(e));
@@ -124,8 +157,7 @@ fn read_event(payload: &Value, url: &str) -> Vec<Streamed> {
         })];
     }
     let Some(choice) = payload.pointer("/choices/0") else {
-        // Usage-only chunks and keep-alives carry no choice.
-        return Vec::new();
+        return native_event(payload);
     };
     let mut out = Vec::new();
     match choice.get("text") {
@@ -144,6 +176,27 @@ fn read_event(payload: &Value, url: &str) -> Vec<Streamed> {
             // "stop": EOS or a stop string, which nib cuts itself.
             _ => FinishReason::Eos,
         }));
+    }
+    out
+}
+
+/// A chunk in llama.cpp's own format (`/infill`, `/completion`):
+/// `{"content": …, "stop": bool, "stop_type": "eos"|"limit"|"word"}`.
+/// Usage-only chunks and keep-alives carry neither.
+fn native_event(payload: &Value) -> Vec<Streamed> {
+    let mut out = Vec::new();
+    if let Some(text) = payload.get("content").and_then(Value::as_str)
+        && !text.is_empty()
+    {
+        out.push(Streamed::Text(text.to_owned()));
+    }
+    if payload.get("stop").and_then(Value::as_bool) == Some(true) {
+        out.push(Streamed::Finished(
+            match payload.get("stop_type").and_then(Value::as_str) {
+                Some("limit") => FinishReason::MaxTokens,
+                _ => FinishReason::Eos,
+            },
+        ));
     }
     out
 }
@@ -266,6 +319,13 @@ mod tests {
             [Streamed::Finished(FinishReason::MaxTokens)]
         ));
         assert!(read_event(&json!({"usage": {}}), "u").is_empty());
+        let native = json!({"content": "x", "stop": false});
+        assert!(matches!(&read_event(&native, "u")[..], [Streamed::Text(t)] if t == "x"));
+        let end = json!({"content": "", "stop": true, "stop_type": "limit"});
+        assert!(matches!(
+            &read_event(&end, "u")[..],
+            [Streamed::Finished(FinishReason::MaxTokens)]
+        ));
         let error = json!({"error": {"message": "boom"}});
         assert!(matches!(
             &read_event(&error, "u")[..],

@@ -26,8 +26,8 @@ use self::completions::Streamed;
 use self::http::Client;
 use super::generate::{Fitted, earliest_stop, fit};
 use super::{
-    Control, Device, Engine, EngineError, FinishReason, GenerateOutput, GenerateRequest, Timings,
-    ms,
+    Control, Device, Engine, EngineError, FinishReason, GenerateOutput, GenerateRequest,
+    InfillRequest, Timings, ms,
 };
 use crate::model::{ModelConfig, ModelError, ModelInfo, NibSettings, Tokenizer};
 use crate::prompt::FimTokens;
@@ -57,6 +57,19 @@ impl Api {
     }
 }
 
+/// Who lays out fill-in-the-middle prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fim {
+    /// nib, from the model folder's tokenizer (its templates, budgets and
+    /// token healing's cut).
+    #[default]
+    Nib,
+    /// The server, from its own tokenizer (llama.cpp's `/infill`): for a
+    /// model whose tokenizer.json nib does not have; nib's tokenizer then
+    /// only sizes the parts.
+    Server,
+}
+
 /// Where the server is and how to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteSettings {
@@ -70,6 +83,7 @@ pub struct RemoteSettings {
     pub api_key_env: Option<String>,
     /// Longest a request may take, from connecting to its last byte.
     pub timeout: Duration,
+    pub fim: Fim,
 }
 
 impl RemoteSettings {
@@ -82,6 +96,7 @@ impl RemoteSettings {
             model: None,
             api_key_env: None,
             timeout: Self::DEFAULT_TIMEOUT,
+            fim: Fim::Nib,
         })
     }
 }
@@ -137,6 +152,11 @@ pub enum RemoteError {
          which review needs (servers that do: vLLM, llama-cpp-python with --logits_all true)"
     )]
     NoLogprobs { url: String },
+    #[error(
+        "review needs nib to lay out the prompts it scores, from the model's tokenizer; \
+         the server at {url} is set to lay them out itself (fim: server)"
+    )]
+    NoTokenizer { url: String },
     #[error("the API key's environment variable {0} is not set")]
     MissingKey(String),
     #[error("invalid server URL {url:?}: {reason}")]
@@ -168,6 +188,15 @@ impl RemoteEngine {
         } else {
             return Err(ModelError::MissingDir(path.to_path_buf()).into());
         };
+        if settings.fim == Fim::Server && settings.api != Api::LlamaCpp {
+            return Err(RemoteError::BadUrl {
+                url: settings.url.clone(),
+                reason:
+                    "the server lays out prompts only with the llama.cpp API (llama.cpp's /infill)"
+                        .into(),
+            }
+            .into());
+        }
         let config = ModelConfig::load(&dir)?;
         let tokenizer = Tokenizer::load(&dir)?;
         let nib = NibSettings::load(&dir)?;
@@ -235,6 +264,66 @@ impl RemoteEngine {
         stops.sort();
         stops.dedup();
         stops
+    }
+
+    /// Streams one request's text after `start`, cut at `stops`, asking
+    /// `control` after every piece and while waiting; `None` when the
+    /// caller gave up before a slot was free. Returns the text, why it
+    /// ended, and when the first piece and the end came.
+    fn stream(
+        &self,
+        path: &'static str,
+        body: serde_json::Value,
+        stops: &[String],
+        start: &str,
+        control: &mut dyn Control,
+        started: Instant,
+    ) -> Result<Option<(String, FinishReason, Duration, Duration)>, EngineError> {
+        tracing::debug!(%body, path, "server request");
+        let Some(slot) = Slots::acquire(&self.slots, control, start) else {
+            return Ok(None);
+        };
+        let events = spawn_stream(self.client.clone(), path, body, slot);
+        let mut text = start.to_owned();
+        let mut first_at = None;
+        let deadline = started + self.settings.timeout;
+        let finish_reason = loop {
+            let event = match events.recv_timeout(POLL) {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => {
+                    if !control.keep_going(&text) {
+                        break FinishReason::Cancelled;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(RemoteError::Timeout {
+                            url: self.client.base().to_owned(),
+                        }
+                        .into());
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break FinishReason::Eos,
+            };
+            match event {
+                Streamed::Text(piece) => {
+                    first_at.get_or_insert_with(|| started.elapsed());
+                    text.push_str(&piece);
+                    if let Some(cut) = earliest_stop(&text, stops) {
+                        text.truncate(cut);
+                        break FinishReason::Stop;
+                    }
+                    if !control.keep_going(&text) {
+                        break FinishReason::Cancelled;
+                    }
+                }
+                Streamed::Finished(reason) => break reason,
+                Streamed::Failed(e) => return Err(e.into()),
+            }
+        };
+        // Dropping the receiver makes the reader close the connection.
+        drop(events);
+        let done = started.elapsed();
+        Ok(Some((text, finish_reason, first_at.unwrap_or(done), done)))
     }
 }
 
@@ -319,53 +408,18 @@ impl Engine for RemoteEngine {
             &stops,
             request.ignore_eos,
         );
-        tracing::debug!(%body, "completion request");
-        let Some(slot) = Slots::acquire(&self.slots, control, &request.required_prefix) else {
+        let Some(streamed) = self.stream(
+            "/v1/completions",
+            body,
+            &stops,
+            &request.required_prefix,
+            control,
+            started,
+        )?
+        else {
             return Ok(nothing(FinishReason::Cancelled));
         };
-        let events = spawn_stream(self.client.clone(), body, slot);
-        let mut text = request.required_prefix.clone();
-        let mut first_at = None;
-        let deadline = started + self.settings.timeout;
-        let finish_reason = loop {
-            let event = match events.recv_timeout(POLL) {
-                Ok(event) => event,
-                Err(RecvTimeoutError::Timeout) => {
-                    if !control.keep_going(&text) {
-                        break FinishReason::Cancelled;
-                    }
-                    if Instant::now() > deadline {
-                        return Err(RemoteError::Timeout {
-                            url: self.client.base().to_owned(),
-                        }
-                        .into());
-                    }
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    break FinishReason::Eos;
-                }
-            };
-            match event {
-                Streamed::Text(piece) => {
-                    first_at.get_or_insert_with(|| started.elapsed());
-                    text.push_str(&piece);
-                    if let Some(cut) = earliest_stop(&text, &stops) {
-                        text.truncate(cut);
-                        break FinishReason::Stop;
-                    }
-                    if !control.keep_going(&text) {
-                        break FinishReason::Cancelled;
-                    }
-                }
-                Streamed::Finished(reason) => break reason,
-                Streamed::Failed(e) => return Err(e.into()),
-            }
-        };
-        // Dropping the receiver makes the reader close the connection.
-        drop(events);
-        let done = started.elapsed();
-        let first = first_at.unwrap_or(done);
+        let (text, finish_reason, first, done) = streamed;
         let generated = text.strip_prefix(&request.required_prefix).unwrap_or(&text);
         let tokens = self.tokenizer.encode(generated).unwrap_or_default();
         let finish_reason = match finish_reason {
@@ -388,11 +442,53 @@ impl Engine for RemoteEngine {
         })
     }
 
+    fn infill(
+        &mut self,
+        request: &InfillRequest<'_>,
+        control: &mut dyn Control,
+    ) -> Option<Result<GenerateOutput, EngineError>> {
+        if self.settings.fim != Fim::Server {
+            return None;
+        }
+        let started = Instant::now();
+        let body = completions::infill_body(&self.settings, request);
+        let stops: Vec<String> = Vec::new();
+        Some(
+            self.stream("/infill", body, &stops, "", control, started)
+                .map(|streamed| {
+                    let (text, finish_reason, first, done) = streamed.unwrap_or((
+                        String::new(),
+                        FinishReason::Cancelled,
+                        started.elapsed(),
+                        started.elapsed(),
+                    ));
+                    GenerateOutput {
+                        tokens: self.tokenizer.encode(&text).unwrap_or_default(),
+                        text,
+                        finish_reason,
+                        prompt_tokens: 0,
+                        truncated_tokens: 0,
+                        timings: Timings {
+                            prefill_ms: ms(first),
+                            decode_ms: ms(done.saturating_sub(first)),
+                            ..Timings::default()
+                        },
+                    }
+                }),
+        )
+    }
+
     fn score(
         &mut self,
         prompt: &[u32],
         continuations: &[Vec<u32>],
     ) -> Result<Vec<f64>, EngineError> {
+        if self.settings.fim == Fim::Server {
+            return Err(RemoteError::NoTokenizer {
+                url: self.client.base().to_owned(),
+            }
+            .into());
+        }
         if prompt.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
@@ -430,14 +526,19 @@ impl Engine for RemoteEngine {
 /// Runs one streamed request on a thread of its own and passes its pieces
 /// on; it ends (closing the connection) when the receiver is dropped and
 /// the next piece arrives, or when the answer ends.
-fn spawn_stream(client: Client, body: serde_json::Value, slot: Slot) -> mpsc::Receiver<Streamed> {
+fn spawn_stream(
+    client: Client,
+    path: &'static str,
+    body: serde_json::Value,
+    slot: Slot,
+) -> mpsc::Receiver<Streamed> {
     let (tx, rx) = mpsc::channel();
     let url = client.base().to_owned();
     let spawned = std::thread::Builder::new()
         .name("nib-http".into())
         .spawn(move || {
             let _slot = slot;
-            completions::stream(&client, &body, |event| tx.send(event).is_ok());
+            completions::stream(&client, path, &body, |event| tx.send(event).is_ok());
         });
     if let Err(e) = spawned {
         // `rx` then reports the sender gone: answer with the reason instead.

@@ -27,6 +27,7 @@ M.defaults = {
     model = nil, -- model name sent to the server (vLLM, Ollama)
     api_key_env = nil, -- environment variable holding the API key
     timeout_ms = 30000,
+    fim = "nib", -- "server": llama.cpp's /infill lays out prompts (no tokenizer.json needed)
   },
   max_tokens = 64,
   temperature = 0,
@@ -78,6 +79,7 @@ function M.server_settings()
         model = o.server.model,
         apiKeyEnv = o.server.api_key_env,
         timeoutMs = o.server.timeout_ms,
+        fim = o.server.fim,
       },
       maxTokens = o.max_tokens,
       temperature = o.temperature,
