@@ -39,18 +39,9 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Python of the project's environment (`scripts/python-env.sh`), or
-/// `NIB_PYTHON`.
+/// The Python of the project's environment.
 fn python() -> PathBuf {
-    let python = std::env::var_os("NIB_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/python-env.sh (the fp16 and int8 references run onnxruntime in Python)",
-        python.display()
-    );
-    python
+    common::python("the fp16 and int8 references run onnxruntime in Python")
 }
 
 /// Greedy tokens for each case of `dir`, by onnxruntime in Python on this machine.

@@ -25,15 +25,7 @@ fn root() -> PathBuf {
 }
 
 fn python() -> PathBuf {
-    let python = std::env::var_os("NIB_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/python-env.sh (it installs llama-cpp-python's server)",
-        python.display()
-    );
-    python
+    common::python("it installs llama-cpp-python's server")
 }
 
 /// nib's default model as an f32 GGUF, written once per build folder.
@@ -62,6 +54,19 @@ fn gguf() -> &'static Path {
         }
         out
     })
+}
+
+/// Whether `GET path` on the local `port` answers 200.
+fn answers_ok(port: u16, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut answer = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
 }
 
 fn free_port() -> u16 {
@@ -111,15 +116,7 @@ impl LlamaServer {
     }
 
     fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let request = "GET /v1/models HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-        let mut answer = String::new();
-        stream.write_all(request.as_bytes()).is_ok()
-            && stream.read_to_string(&mut answer).is_ok()
-            && answer.starts_with("HTTP/1.1 200")
+        answers_ok(self.port, "/v1/models")
     }
 
     fn url(&self) -> String {
@@ -637,16 +634,7 @@ impl LlamaCppServer {
     }
 
     fn healthy(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut answer = String::new();
-        stream
-            .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            .is_ok()
-            && stream.read_to_string(&mut answer).is_ok()
-            && answer.starts_with("HTTP/1.1 200")
+        answers_ok(self.port, "/health")
     }
 
     fn url(&self) -> String {

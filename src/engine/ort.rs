@@ -93,27 +93,13 @@ impl OrtEngine {
             in_place_kv(&ops, &signature, &config, device)
         };
         let info = ModelInfo {
-            path: files.graph.clone(),
-            architecture: config.model_type.clone(),
-            parameters: config.parameters(),
-            layers: config.layers,
-            hidden_size: config.hidden_size,
-            attention_heads: config.attention_heads,
-            kv_heads: config.kv_heads,
-            head_dim: config.head_dim,
-            vocab_size: config.vocab_size,
-            context_length: config.context_length,
-            fim: fim
-                .as_ref()
-                .map_or(crate::prompt::FimStyle::None, |f| f.style),
-            fim_spm: settings.fim.spm && fim.is_some(),
             dtype: match signature.logits_ty {
                 TensorElementType::Float16 => "float16".into(),
                 _ => "float32".into(),
             },
             quantized: ops.quantized,
             in_place_kv: kv_capacity.is_some(),
-            eos_token_ids: config.eos_token_ids.clone(),
+            ..ModelInfo::from_config(files.graph.clone(), &config, fim.as_ref(), settings.fim.spm)
         };
         let cache = PrefixCache::new(
             PREFIX_CACHE_ENTRIES,

@@ -144,6 +144,36 @@ pub struct ModelInfo {
     pub eos_token_ids: Vec<u32>,
 }
 
+impl ModelInfo {
+    /// What `config.json` and the tokenizer's FIM markers say, as for an
+    /// fp32 graph with copied keys and values; engines set how they run it.
+    pub fn from_config(
+        path: PathBuf,
+        config: &ModelConfig,
+        fim: Option<&crate::prompt::FimTokens>,
+        spm: bool,
+    ) -> Self {
+        Self {
+            path,
+            architecture: config.model_type.clone(),
+            parameters: config.parameters(),
+            layers: config.layers,
+            hidden_size: config.hidden_size,
+            attention_heads: config.attention_heads,
+            kv_heads: config.kv_heads,
+            head_dim: config.head_dim,
+            vocab_size: config.vocab_size,
+            context_length: config.context_length,
+            fim: fim.map_or(FimStyle::None, |f| f.style),
+            fim_spm: spm && fim.is_some(),
+            dtype: "float32".into(),
+            quantized: false,
+            in_place_kv: false,
+            eos_token_ids: config.eos_token_ids.clone(),
+        }
+    }
+}
+
 /// Reads and parses a JSON file of the model folder.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, ModelError> {
     let text = crate::files::read_text(file, crate::files::MODEL_JSON_LIMIT).map_err(|error| {

@@ -73,3 +73,17 @@ pub fn load_model(dir: &std::path::Path, copy_kv: bool) -> nib::engine::OrtEngin
     };
     nib::engine::OrtEngine::load(dir, &options).expect("load model")
 }
+
+/// The Python of the project's environment (`scripts/python-env.sh`), or
+/// `NIB_PYTHON`; `why` says what the test needs it for.
+pub fn python(why: &str) -> PathBuf {
+    let python = std::env::var_os("NIB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/python-env.sh ({why})",
+        python.display()
+    );
+    python
+}

@@ -39,6 +39,20 @@ fn common(settings: &RemoteSettings, prompt: &str) -> serde_json::Map<String, Va
     body
 }
 
+/// Greedy, or the sampler's settings (over the llama.cpp API's neutral ones).
+fn insert_sampling(body: &mut serde_json::Map<String, Value>, sampling: &SamplingParams) {
+    if sampling.is_greedy() {
+        body.insert("temperature".into(), json!(0.0));
+    } else {
+        body.insert("temperature".into(), json!(sampling.temperature));
+        body.insert("top_p".into(), json!(sampling.top_p));
+        body.insert("seed".into(), json!(sampling.seed));
+        if sampling.top_k > 0 {
+            body.insert("top_k".into(), json!(sampling.top_k));
+        }
+    }
+}
+
 pub fn generate_body(
     settings: &RemoteSettings,
     prompt: &str,
@@ -50,16 +64,7 @@ pub fn generate_body(
     let mut body = common(settings, prompt);
     body.insert("max_tokens".into(), json!(max_tokens));
     body.insert("stream".into(), json!(true));
-    if sampling.is_greedy() {
-        body.insert("temperature".into(), json!(0.0));
-    } else {
-        body.insert("temperature".into(), json!(sampling.temperature));
-        body.insert("top_p".into(), json!(sampling.top_p));
-        body.insert("seed".into(), json!(sampling.seed));
-        if sampling.top_k > 0 {
-            body.insert("top_k".into(), json!(sampling.top_k));
-        }
-    }
+    insert_sampling(&mut body, sampling);
     if !stops.is_empty() {
         body.insert("stop".into(), json!(stops));
     }
@@ -88,17 +93,7 @@ pub fn infill_body(settings: &RemoteSettings, request: &InfillRequest<'_>) -> Va
     );
     body.insert("n_predict".into(), json!(request.max_tokens));
     body.insert("stream".into(), json!(true));
-    let sampling = &request.sampling;
-    if sampling.is_greedy() {
-        body.insert("temperature".into(), json!(0.0));
-    } else {
-        body.insert("temperature".into(), json!(sampling.temperature));
-        body.insert("top_p".into(), json!(sampling.top_p));
-        body.insert("seed".into(), json!(sampling.seed));
-        if sampling.top_k > 0 {
-            body.insert("top_k".into(), json!(sampling.top_k));
-        }
-    }
+    insert_sampling(&mut body, &request.sampling);
     Value::Object(body)
 }
 

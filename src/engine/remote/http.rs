@@ -70,17 +70,8 @@ impl Client {
 
     /// POSTs `body` and returns the response's JSON.
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, RemoteError> {
-        let mut response = self.send(path, body)?;
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_string()
-            .map_err(|e| self.transport(path, e))?;
-        serde_json::from_str(&text).map_err(|e| RemoteError::BadResponse {
-            url: self.url(path),
-            message: format!("not JSON ({e}): {}", quote(&text)),
-        })
+        let response = self.send(path, body)?;
+        self.read_json(path, response)
     }
 
     /// GETs `path` and returns the response's JSON.
@@ -90,7 +81,16 @@ impl Client {
             request = request.header("Authorization", auth);
         }
         let response = request.call().map_err(|e| self.transport(path, e))?;
-        let mut response = self.check_status(path, response)?;
+        let response = self.check_status(path, response)?;
+        self.read_json(path, response)
+    }
+
+    /// The JSON body of a successful answer.
+    fn read_json(
+        &self,
+        path: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> Result<Value, RemoteError> {
         let text = response
             .body_mut()
             .with_config()

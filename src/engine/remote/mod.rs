@@ -211,24 +211,13 @@ impl RemoteEngine {
         };
         let fim = FimTokens::detect(&tokenizer);
         let info = ModelInfo {
-            path: PathBuf::from(&settings.url),
-            architecture: config.model_type.clone(),
-            parameters: config.parameters(),
-            layers: config.layers,
-            hidden_size: config.hidden_size,
-            attention_heads: config.attention_heads,
-            kv_heads: config.kv_heads,
-            head_dim: config.head_dim,
-            vocab_size: config.vocab_size,
-            context_length: config.context_length,
-            fim: fim
-                .as_ref()
-                .map_or(crate::prompt::FimStyle::None, |f| f.style),
-            fim_spm: nib.fim.spm && fim.is_some(),
             dtype: "server".into(),
-            quantized: false,
-            in_place_kv: false,
-            eos_token_ids: config.eos_token_ids.clone(),
+            ..ModelInfo::from_config(
+                PathBuf::from(&settings.url),
+                &config,
+                fim.as_ref(),
+                nib.fim.spm,
+            )
         };
         let source_files = crate::engine::ort::MODEL_JSON_FILES
             .iter()
