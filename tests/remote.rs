@@ -76,47 +76,87 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// llama-cpp-python's server on 127.0.0.1, stopped when dropped.
-struct LlamaServer {
+/// A real inference server on 127.0.0.1, stopped when dropped:
+/// llama-cpp-python's ([`Server::start`], [`Server::start_on`]) or
+/// llama.cpp's own ([`Server::llama_cpp`]).
+struct Server {
     child: Option<Child>,
     port: u16,
 }
 
-impl LlamaServer {
+/// Which server a [`Server`] runs: its name in messages, and the path
+/// that answers 200 once its model is loaded.
+struct Kind {
+    name: &'static str,
+    ready: &'static str,
+}
+
+const LLAMA_CPP_PYTHON: Kind = Kind {
+    name: "llama-cpp-python's server",
+    ready: "/v1/models",
+};
+const LLAMA_CPP: Kind = Kind {
+    name: "llama-server",
+    ready: "/health",
+};
+
+impl Server {
     fn start() -> Self {
         Self::start_on(free_port())
     }
 
+    /// llama-cpp-python's server on `port`.
     fn start_on(port: u16) -> Self {
-        let child = Command::new(python())
-            .args(["-I", "-m", "llama_cpp.server", "--model"])
+        let mut cmd = Command::new(python());
+        cmd.args(["-I", "-m", "llama_cpp.server", "--model"])
             .arg(gguf())
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--n_ctx", "512", "--n_threads", "1", "--verbose", "false"])
             // Ping comments every 15 s would only be noise in the streams.
-            .args(["--disable_ping_events", "true"])
+            .args(["--disable_ping_events", "true"]);
+        Self::spawn(cmd, port, &LLAMA_CPP_PYTHON)
+    }
+
+    /// llama.cpp's own server (`scripts/llama-server.sh` builds it).
+    fn llama_cpp() -> Self {
+        let bin = std::env::var_os("NIB_LLAMA_SERVER")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let cache = std::env::var_os("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
+                    })?;
+                Some(cache.join("nib/llama-server-0.3.36/llama-server"))
+            })
+            .filter(|p| p.is_file())
+            .expect("llama-server is missing: run scripts/llama-server.sh (scripts/test.sh does)");
+        let port = free_port();
+        let mut cmd = Command::new(bin);
+        cmd.arg("--model")
+            .arg(gguf())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--ctx-size", "512", "--threads", "1", "--parallel", "1"]);
+        Self::spawn(cmd, port, &LLAMA_CPP)
+    }
+
+    fn spawn(mut cmd: Command, port: u16, kind: &Kind) -> Self {
+        let child = cmd
             .current_dir("/")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start llama-cpp-python's server");
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", kind.name));
         let server = Self {
             child: Some(child),
             port,
         };
         let deadline = Instant::now() + Duration::from_secs(90);
-        while !server.answers() {
-            assert!(
-                Instant::now() < deadline,
-                "llama-cpp-python's server did not start"
-            );
+        while !answers_ok(port, kind.ready) {
+            assert!(Instant::now() < deadline, "{} did not start", kind.name);
             std::thread::sleep(Duration::from_millis(100));
         }
         server
-    }
-
-    fn answers(&self) -> bool {
-        answers_ok(self.port, "/v1/models")
     }
 
     fn url(&self) -> String {
@@ -131,7 +171,7 @@ impl LlamaServer {
     }
 }
 
-impl Drop for LlamaServer {
+impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
@@ -173,7 +213,7 @@ fn findings(args: &[&str]) -> Vec<((u64, u64, String), f64)> {
 
 #[test]
 fn review_through_the_server_agrees_with_the_engine_in_process() {
-    let server = LlamaServer::start();
+    let server = Server::start();
     let tmp = tempfile::tempdir().expect("tmp");
     let file = write_file(tmp.path(), "a.py", CODE);
     let file = file.to_str().expect("utf-8");
@@ -205,7 +245,7 @@ fn review_through_the_server_agrees_with_the_engine_in_process() {
 
 #[test]
 fn generate_and_complete_through_the_server() {
-    let server = LlamaServer::start();
+    let server = Server::start();
     let url = server.url();
     let remote = ["--backend", "llama.cpp", "--url", url.as_str()];
     let mut args = vec![
@@ -287,7 +327,7 @@ fn shown_messages(lsp: &Lsp, needle: &str) -> usize {
 #[test]
 fn an_lsp_session_survives_its_server_stopping_and_starting_again() {
     let port = free_port();
-    let mut server = LlamaServer::start_on(port);
+    let mut server = Server::start_on(port);
     let mut lsp = serve_remote(&server.url(), 10_000);
     let status = lsp.status();
     assert_eq!(status["device"], "server", "{status}");
@@ -377,7 +417,7 @@ fn an_lsp_session_survives_its_server_stopping_and_starting_again() {
             "text": "\n\ndef mean(items):\n    return total(items) / "
         }]),
     );
-    let _server = LlamaServer::start_on(port);
+    let _server = Server::start_on(port);
     let response = lsp.call(
         "textDocument/inlineCompletion",
         json!({
@@ -592,66 +632,9 @@ fn the_api_key_is_sent_to_the_server_and_shown_nowhere() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("NIB_TEST_KEY_UNSET is not set"));
 }
 
-/// llama.cpp's own server (`scripts/llama-server.sh` builds it), stopped
-/// when dropped.
-struct LlamaCppServer {
-    child: Child,
-    port: u16,
-}
-
-impl LlamaCppServer {
-    fn start() -> Self {
-        let bin = std::env::var_os("NIB_LLAMA_SERVER")
-            .map(PathBuf::from)
-            .or_else(|| {
-                let cache = std::env::var_os("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .or_else(|| {
-                        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
-                    })?;
-                Some(cache.join("nib/llama-server-0.3.36/llama-server"))
-            })
-            .filter(|p| p.is_file())
-            .expect("llama-server is missing: run scripts/llama-server.sh (scripts/test.sh does)");
-        let port = free_port();
-        let child = Command::new(bin)
-            .arg("--model")
-            .arg(gguf())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--ctx-size", "512", "--threads", "1", "--parallel", "1"])
-            .current_dir("/")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start llama-server");
-        let server = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !server.healthy() {
-            assert!(Instant::now() < deadline, "llama-server did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn healthy(&self) -> bool {
-        answers_ok(self.port, "/health")
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for LlamaCppServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn llama_cpp_server_completes_with_nibs_prompts_or_its_own_infill() {
-    let server = LlamaCppServer::start();
+    let server = Server::llama_cpp();
     let url = server.url();
     let prompt = "def fibonacci(n):\n    if n < 2:\n        return n\n    return ";
     let local = common::nib_json(&[
