@@ -37,6 +37,7 @@ fn runs_with_no_model_flag() {
         "json",
     ]);
     assert!(v["tokens"].as_array().is_some_and(|t| t.len() == 8), "{v}");
+    assert_eq!(v["version"], 1, "{v}");
 }
 
 #[test]
@@ -51,6 +52,8 @@ fn the_default_model_is_nibs_own() {
     // nib's model knows FIM in both orders, so typing only appends to the prompt.
     assert_eq!(model["fim"], "starcoder", "{v}");
     assert_eq!(model["fim_spm"], true, "{v}");
+    assert_eq!(v["version"], 1, "{v}");
+    assert_eq!(v["backend"], "onnx", "{v}");
 }
 
 #[test]
@@ -71,4 +74,31 @@ fn completes_the_readme_example() {
     // business, in models/, not this test's).
     assert_eq!(v["mode"], "single_line", "{v}");
     assert!(v.get("finish_reason").is_some(), "{v}");
+    assert_eq!(v["version"], 1, "{v}");
+}
+
+#[test]
+fn shell_completions_are_scripts_the_shells_accept() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = common::nib()
+            .args(["completions", shell])
+            .output()
+            .expect("spawn");
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).expect("utf-8");
+        for word in ["check", "complete", "serve", "backend"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+        if shell == "bash" {
+            // bash itself parses it (`-n`: read, do not run).
+            let file = tempfile::NamedTempFile::new().expect("tmp");
+            std::fs::write(file.path(), &script).expect("write");
+            let status = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(file.path())
+                .status()
+                .expect("bash");
+            assert!(status.success(), "bash rejects the script");
+        }
+    }
 }

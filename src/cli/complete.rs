@@ -28,6 +28,8 @@ pub struct CompleteArgs {
 
 #[derive(Serialize)]
 struct JsonOutput<'a> {
+    /// [`super::JSON_VERSION`].
+    version: u32,
     /// What an editor would insert; `null` when nothing is worth showing.
     text: Option<&'a str>,
     mode: Mode,
@@ -106,6 +108,7 @@ pub fn run(args: CompleteArgs) -> anyhow::Result<ExitCode> {
         }
         Format::Json => {
             let json = JsonOutput {
+                version: super::JSON_VERSION,
                 text: outcome.text.as_deref(),
                 mode: outcome.mode,
                 line,

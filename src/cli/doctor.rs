@@ -21,6 +21,8 @@ pub struct DoctorArgs {
 /// `--format json`; `runtime` and `model` are `{"error": "..."}` when they failed.
 #[derive(Serialize)]
 struct Report {
+    /// [`super::JSON_VERSION`].
+    version: u32,
     #[serde(with = "either")]
     runtime: Result<RuntimeInfo, String>,
     backend: &'static str,
@@ -81,6 +83,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         .and_then(|e| e.check_server())
         .map(|answer| answer.map_err(|e| e.to_string()));
     let report = Report {
+        version: super::JSON_VERSION,
         runtime,
         backend: backend.name(),
         device_requested: args.model.device.to_string(),

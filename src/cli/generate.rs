@@ -43,6 +43,8 @@ pub struct GenerateArgs {
 /// The JSON that `--format json` prints; fields may be added, never renamed.
 #[derive(Serialize)]
 struct JsonOutput<'a> {
+    /// [`super::JSON_VERSION`].
+    version: u32,
     text: &'a str,
     tokens: &'a [u32],
     prompt_tokens: usize,
@@ -101,6 +103,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         Format::Text => print_out(&format!("{}\n", out.text))?,
         Format::Json => {
             let json = JsonOutput {
+                version: super::JSON_VERSION,
                 text: &out.text,
                 tokens: &out.tokens,
                 prompt_tokens: out.prompt_tokens,

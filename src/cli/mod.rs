@@ -2,6 +2,7 @@
 
 mod check;
 mod complete;
+mod completions;
 mod doctor;
 mod generate;
 mod rule;
@@ -40,6 +41,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Run the language server on stdin/stdout (inline completions over LSP).
     Serve(serve::ServeArgs),
+    /// Print a shell completion script: `nib completions bash > ~/.local/share/bash-completion/completions/nib`.
+    Completions(completions::CompletionsArgs),
 }
 
 /// `nib check --help`'s closing text: the rules and the controls.
@@ -175,6 +178,10 @@ impl ModelArgs {
     }
 }
 
+/// The schema version every `--format json` output carries as `version`:
+/// fields may be added within a version, never renamed or removed.
+pub(crate) const JSON_VERSION: u32 = 1;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -195,6 +202,7 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args),
         Command::Rule(args) => rule::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Completions(args) => completions::run(args),
     });
     let result = std::panic::catch_unwind(run).unwrap_or_else(|_| {
         Err(anyhow::anyhow!(
