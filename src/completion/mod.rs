@@ -138,15 +138,10 @@ pub fn complete_with(
     } else {
         options.max_tokens
     };
+    let split = BudgetSplit::of(budget);
     let infill = InfillRequest {
-        prefix: tail_chars(
-            &ctx.prefix,
-            BudgetSplit::of(budget).prefix * CHARS_PER_TOKEN,
-        ),
-        suffix: head_chars(
-            &ctx.suffix,
-            BudgetSplit::of(budget).suffix * CHARS_PER_TOKEN,
-        ),
+        prefix: tail_chars(&ctx.prefix, split.prefix * CHARS_PER_TOKEN),
+        suffix: head_chars(&ctx.suffix, split.suffix * CHARS_PER_TOKEN),
         extra: &ctx.snippets,
         max_tokens,
         sampling: options.sampling,
@@ -173,14 +168,8 @@ pub fn complete_with(
         });
     }
     let fim = engine.fim().cloned();
-    let prompt = build_prompt(
-        engine.tokenizer(),
-        fim.as_ref(),
-        order,
-        ctx,
-        BudgetSplit::of(budget),
-    )
-    .map_err(|e| EngineError::BadOutput(format!("tokenizer: {e}")))?;
+    let prompt = build_prompt(engine.tokenizer(), fim.as_ref(), order, ctx, split)
+        .map_err(|e| EngineError::BadOutput(format!("tokenizer: {e}")))?;
     let request = GenerateRequest {
         prompt: prompt.tokens,
         // One more token for the text token healing rewrites.

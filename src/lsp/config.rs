@@ -438,35 +438,20 @@ impl ServerSettings {
                 }),
                 "model" => text(value).map(|m| self.model = m),
                 "apiKeyEnv" => text(value).map(|v| self.api_key_env = v),
-                "fim" => match value.as_str() {
-                    None if value.is_null() => {
-                        self.fim = Fim::Nib;
-                        Ok(())
-                    }
-                    Some("nib") => {
-                        self.fim = Fim::Nib;
-                        Ok(())
-                    }
-                    Some("server") => {
-                        self.fim = Fim::Server;
-                        Ok(())
-                    }
+                "fim" => match value {
+                    Value::Null => Ok(Fim::Nib),
+                    Value::String(s) if s == "nib" => Ok(Fim::Nib),
+                    Value::String(s) if s == "server" => Ok(Fim::Server),
                     _ => Err("expected nib or server".to_owned()),
-                },
-                "timeoutMs" => {
-                    if value.is_null() {
-                        self.timeout_ms = Self::default().timeout_ms;
-                        Ok(())
-                    } else {
-                        match integer(value, 100, 600_000) {
-                            Ok(ms) => {
-                                self.timeout_ms = ms;
-                                Ok(())
-                            }
-                            Err(_) => Err("expected an integer from 100 to 600000".to_owned()),
-                        }
-                    }
                 }
+                .map(|fim| self.fim = fim),
+                "timeoutMs" => if value.is_null() {
+                    Ok(Self::default().timeout_ms)
+                } else {
+                    integer(value, 100, 600_000)
+                        .map_err(|_| "expected an integer from 100 to 600000".to_owned())
+                }
+                .map(|ms| self.timeout_ms = ms),
                 _ => {
                     unknown.push(key.clone());
                     Ok(())

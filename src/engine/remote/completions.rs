@@ -21,12 +21,14 @@ pub enum Streamed {
 /// how), and for llama.cpp's samplers the settings that make them sample
 /// from the model's distribution as nib does (their defaults penalise
 /// repeats and cut the tail).
-fn common(settings: &RemoteSettings, prompt: &str) -> serde_json::Map<String, Value> {
+fn common(settings: &RemoteSettings, prompt: Option<&str>) -> serde_json::Map<String, Value> {
     let mut body = serde_json::Map::new();
     if let Some(model) = &settings.model {
         body.insert("model".into(), json!(model));
     }
-    body.insert("prompt".into(), json!(prompt));
+    if let Some(prompt) = prompt {
+        body.insert("prompt".into(), json!(prompt));
+    }
     if settings.api == Api::LlamaCpp {
         body.insert("repeat_penalty".into(), json!(1.0));
         body.insert("min_p".into(), json!(0.0));
@@ -61,7 +63,7 @@ pub fn generate_body(
     stops: &[String],
     ignore_eos: bool,
 ) -> Value {
-    let mut body = common(settings, prompt);
+    let mut body = common(settings, Some(prompt));
     body.insert("max_tokens".into(), json!(max_tokens));
     body.insert("stream".into(), json!(true));
     insert_sampling(&mut body, sampling);
@@ -77,8 +79,7 @@ pub fn generate_body(
 /// llama.cpp's `/infill`: the server lays out the FIM prompt with its own
 /// tokens (`input_extra` files first, then prefix, suffix, middle).
 pub fn infill_body(settings: &RemoteSettings, request: &InfillRequest<'_>) -> Value {
-    let mut body = common(settings, "");
-    body.remove("prompt");
+    let mut body = common(settings, None);
     body.insert("input_prefix".into(), json!(request.prefix));
     body.insert("input_suffix".into(), json!(request.suffix));
     body.insert(
@@ -100,7 +101,7 @@ pub fn infill_body(settings: &RemoteSettings, request: &InfillRequest<'_>) -> Va
 /// Asks for the prompt back with each token's log-probability and one
 /// token after it (some servers read `max_tokens: 0` as "no limit").
 pub fn score_body(settings: &RemoteSettings, prompt: &str) -> Value {
-    let mut body = common(settings, prompt);
+    let mut body = common(settings, Some(prompt));
     body.insert("max_tokens".into(), json!(1));
     body.insert("echo".into(), json!(true));
     body.insert("logprobs".into(), json!(1));

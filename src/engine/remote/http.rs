@@ -168,37 +168,41 @@ impl Client {
     }
 
     fn transport(&self, path: &str, error: ureq::Error) -> RemoteError {
-        let url = self.url(path);
-        match error {
-            ureq::Error::Timeout(_) => RemoteError::Timeout { url },
-            ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                RemoteError::Timeout { url }
-            }
-            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => RemoteError::Unreachable {
-                url,
-                reason: error.to_string(),
-            },
-            ureq::Error::Io(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionRefused
-                        | std::io::ErrorKind::ConnectionReset
-                        | std::io::ErrorKind::ConnectionAborted
-                        | std::io::ErrorKind::NotConnected
-                        | std::io::ErrorKind::BrokenPipe
-                        | std::io::ErrorKind::UnexpectedEof
-                ) =>
-            {
-                RemoteError::Unreachable {
-                    url,
-                    reason: e.to_string(),
-                }
-            }
-            other => RemoteError::BadResponse {
-                url,
-                message: other.to_string(),
-            },
+        classify(self.url(path), error)
+    }
+}
+
+/// What a failed exchange with the server at `url` means for the user.
+fn classify(url: String, error: ureq::Error) -> RemoteError {
+    match error {
+        ureq::Error::Timeout(_) => RemoteError::Timeout { url },
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            RemoteError::Timeout { url }
         }
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => RemoteError::Unreachable {
+            url,
+            reason: error.to_string(),
+        },
+        ureq::Error::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::NotConnected
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            RemoteError::Unreachable {
+                url,
+                reason: e.to_string(),
+            }
+        }
+        other => RemoteError::BadResponse {
+            url,
+            message: other.to_string(),
+        },
     }
 }
 
@@ -246,19 +250,18 @@ impl Events {
         }
     }
 
+    /// A read of the body failed: past its time limit, or the answer
+    /// broke off. (ureq wraps its own errors, timeouts among them, in the
+    /// reader's `io::Error`; `From` unwraps them.)
     fn failed(&self, e: std::io::Error) -> RemoteError {
-        if e.kind() == std::io::ErrorKind::TimedOut
-            || e.get_ref()
-                .is_some_and(|inner| inner.to_string().contains("timeout"))
-        {
-            RemoteError::Timeout {
+        let error = ureq::Error::from(e);
+        let reason = error.to_string();
+        match classify(self.url.clone(), error) {
+            timeout @ RemoteError::Timeout { .. } => timeout,
+            _ => RemoteError::Unreachable {
                 url: self.url.clone(),
-            }
-        } else {
-            RemoteError::Unreachable {
-                url: self.url.clone(),
-                reason: format!("the answer broke off: {e}"),
-            }
+                reason: format!("the answer broke off: {reason}"),
+            },
         }
     }
 }

@@ -157,6 +157,11 @@ pub enum RemoteError {
          the server at {url} is set to lay them out itself (fim: server)"
     )]
     NoTokenizer { url: String },
+    #[error(
+        "the server lays out prompts (fim: server) only with the llama.cpp API \
+         (llama.cpp's /infill): use --backend llama.cpp"
+    )]
+    InfillNeedsLlamaCpp,
     #[error("the API key's environment variable {0} is not set")]
     MissingKey(String),
     #[error("invalid server URL {url:?}: {reason}")]
@@ -189,13 +194,7 @@ impl RemoteEngine {
             return Err(ModelError::MissingDir(path.to_path_buf()).into());
         };
         if settings.fim == Fim::Server && settings.api != Api::LlamaCpp {
-            return Err(RemoteError::BadUrl {
-                url: settings.url.clone(),
-                reason:
-                    "the server lays out prompts only with the llama.cpp API (llama.cpp's /infill)"
-                        .into(),
-            }
-            .into());
+            return Err(RemoteError::InfillNeedsLlamaCpp.into());
         }
         let config = ModelConfig::load(&dir)?;
         let tokenizer = Tokenizer::load(&dir)?;
