@@ -1,6 +1,8 @@
 //! Embeds nib's default model (models/default) into the library, so a
 //! binary installed anywhere works with no flags. `NIB_EMBED_MODEL_DIR`
-//! picks another folder; a folder without a model embeds nothing.
+//! picks another folder; an empty value, or a folder without a model (as in
+//! the published crate, which leaves the model out), embeds nothing, and the
+//! binary then finds the model where the release bundle installs it.
 // Cargo reads a build script's instructions from its stdout.
 #![allow(clippy::print_stdout)]
 
@@ -24,16 +26,22 @@ fn main() {
     println!("cargo::rerun-if-env-changed=NIB_EMBED_MODEL_DIR");
     let root =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let dir = std::env::var_os("NIB_EMBED_MODEL_DIR")
-        .map_or_else(|| root.join("models/default"), PathBuf::from);
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("embedded_model.rs");
+    let dir = match std::env::var_os("NIB_EMBED_MODEL_DIR") {
+        None => root.join("models/default"),
+        Some(d) if d.is_empty() => {
+            std::fs::write(&out, "").expect("write embedded_model.rs");
+            return;
+        }
+        Some(d) => PathBuf::from(d),
+    };
     let dir = if dir.is_relative() {
         root.join(dir)
     } else {
         dir
     };
     println!("cargo::rerun-if-changed={}", dir.display());
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("embedded_model.rs");
     if !REQUIRED.iter().all(|f| dir.join(f).is_file()) {
         std::fs::write(&out, "").expect("write embedded_model.rs");
         return;

@@ -144,6 +144,14 @@ if [[ " $SUITES " == *" nvim "* ]]; then
   export XDG_STATE_HOME="$OUT/nvim-state"
   NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=real \
     run_suite nvim-real "$NVIM" --headless --clean -u NONE -c "luafile $EDITORS/neovim/test/nib_spec.lua"
+  # As a plugin manager installs it: the repository cloned from a git URL
+  # into a package folder (what lazy.nvim and vim.pack do), nib on PATH.
+  # The clone holds what is committed: commit before running this locally.
+  SITE="$OUT/nvim-install"
+  rm -rf "$SITE" && git clone -q --depth 1 "file://$ROOT" "$SITE/pack/nib/start/nib" \
+    || die "cannot clone $ROOT"
+  PATH="$(dirname "$NIB_SERVER"):$PATH" NIB_PLUGIN_SITE="$SITE" NIB_TEST_RESULTS="$RESULTS" \
+    run_suite nvim-install "$NVIM" --headless --clean -u NONE -c "luafile $EDITORS/neovim/test/install_spec.lua"
   if [ "$MOCK" = 1 ]; then
     NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=mock NIB_SERVER="$EDITORS/test/mock-server.js" \
       run_suite nvim-mock "$NVIM" --headless --clean -u NONE -c "luafile $EDITORS/neovim/test/nib_spec.lua"

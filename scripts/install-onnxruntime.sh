@@ -29,7 +29,10 @@ import pathlib, sys, zipfile
 work, dest = map(pathlib.Path, sys.argv[1:])
 wheel = next(work.glob("*.whl"))
 with zipfile.ZipFile(wheel) as z:
-    names = [n for n in z.namelist() if "/capi/libonnxruntime" in n]
+    # The library and its licence terms (ONNX Runtime's MIT licence and the
+    # notices of what it bundles), which go wherever the library goes.
+    names = [n for n in z.namelist() if "/capi/libonnxruntime" in n
+             or n.endswith(("onnxruntime/LICENSE", "onnxruntime/ThirdPartyNotices.txt"))]
     for name in names:
         target = dest / name.rsplit("/", 1)[-1]
         target.write_bytes(z.read(name))

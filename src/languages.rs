@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn the_editor_plugins_attach_to_every_reviewed_language() {
         // Neovim: the default filetypes of nib.nvim.
-        let lua = repo_file("editors/neovim/lua/nib/config.lua");
+        let lua = repo_file("lua/nib/config.lua");
         let start = lua.find("filetypes = {").expect("nib.nvim's filetypes");
         let end = start + lua[start..].find('}').expect("the list's end");
         let filetypes = quoted(&lua[start..end]);

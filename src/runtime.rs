@@ -129,6 +129,8 @@ fn locate() -> Result<(PathBuf, &'static str), RuntimeError> {
             [
                 (d.clone(), "beside the executable"),
                 (d.join("lib"), "beside the executable"),
+                // The release bundle's layout: bin/nib and lib/nib/.
+                (d.join("../lib/nib"), "beside the executable"),
             ]
         })
         .chain(user_lib_dir().map(|d| (d, "per-user folder")))

@@ -196,8 +196,9 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T
 
 /// Where nib looks for its own model when no `--model` or `NIB_MODEL` is
 /// given: a model the user put in the per-user folder, then the model
-/// compiled into this binary, then `models/default` beside the executable or
-/// in the source tree it was built from.
+/// compiled into this binary, then the release bundle's
+/// `../share/nib/models/default` beside the executable, then the source tree
+/// it was built from.
 pub fn default_model_dir() -> anyhow::Result<PathBuf> {
     let user =
         directories::ProjectDirs::from("", "", "nib").map(|d| d.data_dir().join("models/default"));
@@ -214,7 +215,9 @@ pub fn default_model_dir() -> anyhow::Result<PathBuf> {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
     {
-        candidates.push(exe_dir.join("models/default"));
+        // The release bundle's layout, wherever it is unpacked or installed
+        // (bin/nib beside share/nib/models/default; also inside the .vsix).
+        candidates.push(exe_dir.join("../share/nib/models/default"));
         // target/{debug,release}/nib in a checkout.
         candidates.push(exe_dir.join("../../models/default"));
     }

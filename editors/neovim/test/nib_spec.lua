@@ -16,7 +16,8 @@
 -- Keys sent with nvim_input are only processed when control returns to the
 -- main loop, so every test is a coroutine that sleeps with vim.defer_fn.
 local here = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h")
-local plugin_dir = vim.fn.fnamemodify(here, ":h")
+-- The plugin is the repository's top folder (lua/, doc/, lsp/).
+local plugin_dir = vim.fn.fnamemodify(here, ":h:h:h")
 vim.opt.rtp:prepend(plugin_dir)
 vim.cmd("filetype on")
 vim.o.swapfile = false
@@ -60,6 +61,7 @@ nib.setup({
   device = "cpu",
   max_tokens = 24,
   inline = { debounce_ms = 30 },
+  keymaps = require("nib.config").recommended_keymaps,
   -- Every candidate place is a finding, whatever the model prefers: the
   -- review test is deterministic with any model, the random one included.
   review = { min_confidence = 0 },
@@ -288,12 +290,30 @@ test(":NibRestart starts a new server that becomes ready", function()
   _ = new
 end)
 
-test(":help nib opens the plugin's documentation", function()
-  vim.cmd("helptags " .. vim.fn.fnameescape(plugin_dir .. "/doc"))
-  vim.cmd("help nib")
-  assert(vim.bo.filetype == "help", "not a help buffer")
-  assert(vim.fn.expand("%:t") == "nib.txt", "opened " .. vim.fn.expand("%:t"))
-  vim.cmd("close")
+test(":help nib, nib-options and nib-cmp open the plugin's documentation (shipped tags)", function()
+  for _, topic in ipairs({ "nib", "nib-options", "nib-cmp", "nib-builtin", "nib-lsp" }) do
+    vim.cmd("help " .. topic)
+    assert(vim.bo.filetype == "help", "not a help buffer for " .. topic)
+    assert(vim.fn.expand("%:t") == "nib.txt", ":help " .. topic .. " opened " .. vim.fn.expand("%:t"))
+    vim.cmd("close")
+  end
+end)
+
+test("keys are mapped only in buffers nib is attached to", function()
+  local bufnr = open_file("maps.py", "x = 1\n")
+  assert(vim.fn.maparg("<Tab>", "i", false, true).buffer == 1, "no buffer-local <Tab> in a nib buffer")
+  vim.cmd("enew")
+  vim.bo.filetype = "text"
+  assert(vim.tbl_isempty(vim.fn.maparg("<Tab>", "i", false, true)), "<Tab> is mapped in a buffer nib is not attached to")
+  vim.cmd("bwipeout!")
+  vim.api.nvim_buf_delete(bufnr, { force = true })
+end)
+
+test("one debounce: the server is told not to wait again", function()
+  local settings = require("nib.config").server_settings()
+  assert(settings.nib.debounceMs == 0, "debounceMs sent: " .. tostring(settings.nib.debounceMs))
+  local c = inline.client(0) or nib.lsp_config()
+  assert(c.settings.nib.debounceMs == 0, "the client's settings say " .. tostring(c.settings.nib.debounceMs))
 end)
 
 local function server_commands()

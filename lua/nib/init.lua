@@ -169,20 +169,32 @@ function M.restart()
   again(50)
 end
 
-local function map_accept(lhs, kind)
-  -- Remember what the key did before, to fall back to it when no suggestion shows.
-  local prev = vim.fn.maparg(lhs, "i", false, true)
-  if prev and prev.buffer == 1 then
-    prev = nil
+--- Whether a completion menu shows: Neovim's own, nvim-cmp's or blink.cmp's.
+--- A key shared with the menu then belongs to the menu.
+function M.menu_visible()
+  if vim.fn.pumvisible() == 1 then
+    return true
   end
-  if prev and vim.tbl_isempty(prev) then
+  local cmp = package.loaded["cmp"]
+  if cmp and cmp.visible and cmp.visible() then
+    return true
+  end
+  local blink = package.loaded["blink.cmp"]
+  return blink ~= nil and blink.is_visible ~= nil and blink.is_visible() == true
+end
+
+local function map_accept(bufnr, lhs, kind)
+  -- Remember what the key did before (a global mapping, not one of this
+  -- buffer's), to fall back to it when no suggestion shows.
+  local prev = vim.fn.maparg(lhs, "i", false, true)
+  if prev and (prev.buffer == 1 or vim.tbl_isempty(prev)) then
     prev = nil
   end
   M._fallbacks = M._fallbacks or {}
   M._fallbacks[lhs] = prev
   local accept_cmd = string.format("<Cmd>lua require('nib.inline').accept(%q)<CR>", kind)
   vim.keymap.set("i", lhs, function()
-    if inline.visible() and vim.fn.pumvisible() == 0 then
+    if inline.visible() and not M.menu_visible() then
       return accept_cmd
     end
     if not prev then
@@ -204,19 +216,23 @@ local function map_accept(lhs, kind)
     end
     vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(prev.rhs, true, true, true), "m", false)
     return ""
-  end, { expr = true, replace_keycodes = true, desc = "nib: accept suggestion (" .. kind .. ")" })
+  end, { buffer = bufnr, expr = true, replace_keycodes = true, desc = "nib: accept suggestion (" .. kind .. ")" })
 end
 
-local function set_keymaps()
-  local k = config.options.keymaps
+--- The keys the user asked for, in one buffer nib is attached to.
+local function set_keymaps(bufnr)
+  local k = config.options.keymaps or {}
+  if config.provider() ~= "nib" then
+    return -- the built-in client has its own keys (vim.lsp.inline_completion.get())
+  end
   if k.accept then
-    map_accept(k.accept, "all")
+    map_accept(bufnr, k.accept, "all")
   end
   if k.accept_word then
-    map_accept(k.accept_word, "word")
+    map_accept(bufnr, k.accept_word, "word")
   end
   if k.accept_line then
-    map_accept(k.accept_line, "line")
+    map_accept(bufnr, k.accept_line, "line")
   end
   if k.dismiss then
     vim.keymap.set("i", k.dismiss, function()
@@ -225,13 +241,23 @@ local function set_keymaps()
         return ""
       end
       return k.dismiss
-    end, { expr = true, replace_keycodes = true, desc = "nib: dismiss suggestion" })
+    end, { buffer = bufnr, expr = true, replace_keycodes = true, desc = "nib: dismiss suggestion" })
   end
   if k.next then
     vim.keymap.set("i", k.next, function()
       inline.request(1)
-    end, { desc = "nib: suggest now" })
+    end, { buffer = bufnr, desc = "nib: suggest now" })
   end
+end
+
+--- One source of ghost text per client: Neovim 0.12's built-in inline
+--- completion for nib's client when the user chose it, else off for nib's
+--- client (the plugin draws its own).
+local function choose_inline_provider(client_id)
+  if not config.has_builtin_inline() then
+    return
+  end
+  pcall(vim.lsp.inline_completion.enable, config.provider() == "builtin", { client_id = client_id })
 end
 
 local function set_autocmds()
@@ -241,8 +267,18 @@ local function set_autocmds()
   vim.api.nvim_create_autocmd({ "TextChangedI", "TextChangedP" }, {
     group = group,
     callback = function(args)
-      if attached(args) then
+      if config.provider() == "nib" and attached(args) then
         inline.on_text_changed()
+      end
+    end,
+  })
+  vim.api.nvim_create_autocmd("LspAttach", {
+    group = group,
+    callback = function(args)
+      local client = vim.lsp.get_client_by_id(args.data.client_id)
+      if client and client.name == "nib" then
+        set_keymaps(args.buf)
+        choose_inline_provider(client.id)
       end
     end,
   })
@@ -286,8 +322,13 @@ function M.setup(opts)
   vim.api.nvim_set_hl(0, "NibSuggestion", { link = "Comment", default = true })
   vim.api.nvim_clear_autocmds({ group = group })
   set_autocmds()
-  set_keymaps()
   set_commands()
+  if config.options.inline.provider == "builtin" and not config.has_builtin_inline() then
+    vim.notify(
+      "nib: inline.provider = \"builtin\" needs Neovim 0.12 (vim.lsp.inline_completion); nib.nvim draws ghost text itself",
+      vim.log.levels.WARN
+    )
+  end
   if has_011 and vim.lsp.config and vim.lsp.enable then
     vim.lsp.config("nib", M.lsp_config())
     vim.lsp.enable("nib")

@@ -34,7 +34,13 @@ M.defaults = {
   -- Inline completions (ghost text).
   inline = {
     enabled = true,
-    debounce_ms = 75, -- client side; the server also debounces
+    -- Who asks for and draws ghost text: "nib" (this plugin, on 0.10+) or
+    -- "builtin" (Neovim 0.12's vim.lsp.inline_completion; older versions
+    -- fall back to "nib" with a warning). Only one of them runs.
+    provider = "nib",
+    -- The one wait after the last keystroke: the plugin's with "nib" (the
+    -- server is told not to wait again), the server's with "builtin".
+    debounce_ms = 75,
     -- Per language: { ["*"] = true, markdown = false }. Sent to the server as `enable`.
     enable = { ["*"] = true, markdown = false, text = false, gitcommit = false },
     hl_group = "NibSuggestion",
@@ -44,17 +50,41 @@ M.defaults = {
     enabled = true, -- reviews on open, on save and on :NibReview
     min_confidence = nil, -- 0..1; nil: the server's default (sure findings only)
   },
-  -- Insert-mode keys; set any to false to leave it unmapped.
+  -- Insert-mode keys, mapped only in buffers nib is attached to, and only
+  -- those given: nothing is mapped by default. M.recommended_keymaps is a set
+  -- to start from (`keymaps = require("nib.config").recommended_keymaps`);
+  -- with nvim-cmp or blink.cmp, see :help nib-cmp instead.
   keymaps = {
-    accept = "<Tab>", -- falls back to the key's previous meaning when no suggestion shows
-    accept_word = "<M-Right>",
-    accept_line = "<M-C-Right>",
-    dismiss = "<C-]>",
-    next = "<M-]>", -- ask for a suggestion now (manual trigger)
+    accept = false, -- e.g. "<Tab>": falls back to the key's previous meaning when no suggestion shows
+    accept_word = false,
+    accept_line = false,
+    dismiss = false,
+    next = false, -- ask for a suggestion now (manual trigger)
   },
 }
 
+M.recommended_keymaps = {
+  accept = "<Tab>",
+  accept_word = "<M-Right>",
+  accept_line = "<M-C-Right>",
+  dismiss = "<C-]>",
+  next = "<M-]>",
+}
+
 M.options = vim.deepcopy(M.defaults)
+
+--- Whether this Neovim draws inline completions itself (0.12+).
+function M.has_builtin_inline()
+  return vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.enable ~= nil
+end
+
+--- The provider in effect: "builtin" only where Neovim has one.
+function M.provider()
+  if M.options.inline.provider == "builtin" and M.has_builtin_inline() then
+    return "builtin"
+  end
+  return "nib"
+end
 
 function M.setup(opts)
   M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
@@ -83,7 +113,8 @@ function M.server_settings()
       },
       maxTokens = o.max_tokens,
       temperature = o.temperature,
-      debounceMs = o.inline.debounce_ms,
+      -- One debounce: the plugin waits before it asks, so the server need not.
+      debounceMs = M.provider() == "nib" and 0 or o.inline.debounce_ms,
       -- false when toggled off (the server then offers no completion menu items either)
       enable = o.inline.enabled and o.inline.enable or false,
       review = { enable = o.review.enabled, minConfidence = o.review.min_confidence },
