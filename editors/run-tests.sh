@@ -147,11 +147,12 @@ if [[ " $SUITES " == *" nvim "* ]]; then
   # As a plugin manager installs it: the repository cloned from a git URL
   # into a package folder (what lazy.nvim and vim.pack do), nib on PATH.
   # The clone holds what is committed: commit before running this locally.
-  SITE="$OUT/nvim-install"
-  rm -rf "$SITE" && git clone -q --depth 1 "file://$ROOT" "$SITE/pack/nib/start/nib" \
+  SITE=$(mktemp -d)
+  git clone -q --depth 1 "file://$ROOT" "$SITE/pack/nib/start/nib" \
     || die "cannot clone $ROOT"
   PATH="$(dirname "$NIB_SERVER"):$PATH" NIB_PLUGIN_SITE="$SITE" NIB_TEST_RESULTS="$RESULTS" \
-    run_suite nvim-install "$NVIM" --headless --clean -u NONE -c "luafile $EDITORS/neovim/test/install_spec.lua"
+    run_suite nvim-package "$NVIM" --headless --clean -u NONE -c "luafile $EDITORS/neovim/test/install_spec.lua"
+  rm -rf "$SITE"
   if [ "$MOCK" = 1 ]; then
     NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=mock NIB_SERVER="$EDITORS/test/mock-server.js" \
       run_suite nvim-mock "$NVIM" --headless --clean -u NONE -c "luafile $EDITORS/neovim/test/nib_spec.lua"
@@ -176,6 +177,15 @@ if [[ " $SUITES " == *" vscode "* ]]; then
     || die "building the extension failed (see $OUT/vscode-build.log)"
   export CODE_SERVER_JS="$CS_JS" NIB_VSIX="$EDITORS/vscode/nib.vsix" NIB_TEST_OUT="$OUT/vscode"
   NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=real run_suite vscode-real "$NODE" "$EDITORS/vscode/test/e2e.mjs"
+  # The platform .vsix with the release bundle inside (scripts/test-release.sh
+  # leaves it in target/release-test): no server or model configured.
+  BUNDLED_VSIX=$(ls "$ROOT"/target/release-test/nib-*-linux-x64.vsix 2>/dev/null | head -n 1 || true)
+  if [ -n "${NIB_BUNDLED_VSIX:-$BUNDLED_VSIX}" ]; then
+    NIB_VSIX="${NIB_BUNDLED_VSIX:-$BUNDLED_VSIX}" NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=bundled \
+      run_suite vscode-bundled env -u NIB_MODEL -u NIB_SERVER "$NODE" "$EDITORS/vscode/test/e2e.mjs"
+  else
+    echo "skip vscode-bundled: no platform .vsix (scripts/test-release.sh makes one)" >> "$RESULTS"
+  fi
   if [ "$MOCK" = 1 ]; then
     NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=mock NIB_SERVER="$EDITORS/test/mock-server.js" \
       run_suite vscode-mock "$NODE" "$EDITORS/vscode/test/e2e.mjs"

@@ -84,6 +84,8 @@ for dir in tests/pytest_lsp models; do
     suite "pytest-${dir//\//-}" .venv/bin/python -m pytest -q -p no:cacheprovider "$dir"
   fi
 done
+# The release bundle installed into an empty HOME (and the .vsix the editors' suite installs).
+suite release scripts/test-release.sh
 if [[ -x editors/run-tests.sh ]]; then
   suite editors editors/run-tests.sh
 fi

@@ -126,12 +126,16 @@ fn locate() -> Result<(PathBuf, &'static str), RuntimeError> {
     let candidates: Vec<(PathBuf, &'static str)> = exe_dir()
         .into_iter()
         .flat_map(|d| {
+            // The release bundle's layout: bin/nib and lib/nib/.
+            let bundle = d
+                .parent()
+                .map(|p| (p.join("lib/nib"), "beside the executable"));
             [
                 (d.clone(), "beside the executable"),
                 (d.join("lib"), "beside the executable"),
-                // The release bundle's layout: bin/nib and lib/nib/.
-                (d.join("../lib/nib"), "beside the executable"),
             ]
+            .into_iter()
+            .chain(bundle)
         })
         .chain(user_lib_dir().map(|d| (d, "per-user folder")))
         .chain(

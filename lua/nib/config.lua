@@ -29,8 +29,11 @@ M.defaults = {
     timeout_ms = 30000,
     fim = "nib", -- "server": llama.cpp's /infill lays out prompts (no tokenizer.json needed)
   },
+  threads = nil, -- ONNX Runtime threads on the CPU; nil: one per core
   max_tokens = 64,
   temperature = 0,
+  prompt_tokens = nil, -- prompt budget in tokens; nil: the server's (1024)
+  context_files = nil, -- other open files of the language given as context; nil: 3
   -- Inline completions (ghost text).
   inline = {
     enabled = true,
@@ -111,8 +114,11 @@ function M.server_settings()
         timeoutMs = o.server.timeout_ms,
         fim = o.server.fim,
       },
+      threads = o.threads,
       maxTokens = o.max_tokens,
       temperature = o.temperature,
+      promptTokens = o.prompt_tokens,
+      contextFiles = o.context_files,
       -- One debounce: the plugin waits before it asks, so the server need not.
       debounceMs = M.provider() == "nib" and 0 or o.inline.debounce_ms,
       -- false when toggled off (the server then offers no completion menu items either)

@@ -514,6 +514,128 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// `{"a": {"b": value}}` for the dotted key `a.b`.
+    fn nested(key: &str, value: Value) -> Value {
+        key.rsplit('.').fold(value, |v, k| json!({ k: v }))
+    }
+
+    /// VS Code's manifest offers exactly the server's settings, with the
+    /// server's ranges: each bound is accepted and the value past it refused.
+    #[test]
+    fn the_vscode_manifest_matches_the_settings() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/editors/vscode/package.json");
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("package.json"))
+                .expect("package.json is JSON");
+        let props = manifest["contributes"]["configuration"]["properties"]
+            .as_object()
+            .expect("the manifest's settings");
+        // The extension's own settings, which it does not send to the server.
+        let client_only = [
+            "serverPath",
+            "serverArgs",
+            "inlineCompletions.enable",
+            "trace.server",
+            "debug.eventLog",
+        ];
+        let mut checked = 0;
+        for (name, schema) in props {
+            let key = name.strip_prefix("nib.").expect("settings start with nib.");
+            if client_only.contains(&key) {
+                continue;
+            }
+            checked += 1;
+            let applies = |v: Value| {
+                let mut c = Config::default();
+                // A URL first, so that the server backends are valid choices.
+                c.apply(&json!({"server": {"url": "http://127.0.0.1:9"}}));
+                let u = c.apply(&nested(key, v.clone()));
+                assert!(u.unknown.is_empty(), "{name}: the server does not know it");
+                u.errors.is_empty()
+            };
+            assert!(
+                applies(schema["default"].clone()),
+                "{name}: the default is refused"
+            );
+            let integer = schema["type"] == "integer"
+                || schema["type"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&json!("integer")));
+            let step = if integer { 1.0 } else { 0.01 };
+            let number = |x: f64| if integer { json!(x as i64) } else { json!(x) };
+            if let Some(min) = schema["minimum"].as_f64() {
+                assert!(applies(number(min)), "{name}: the minimum {min} is refused");
+                assert!(
+                    !applies(number(min - step)),
+                    "{name}: below the minimum is accepted"
+                );
+            }
+            if let Some(max) = schema["maximum"].as_f64() {
+                assert!(
+                    applies(number(max)),
+                    "{name}: the maximum {max} is accepted"
+                );
+                assert!(
+                    !applies(number(max + step)),
+                    "{name}: above the maximum is accepted"
+                );
+            } else if schema["minimum"].is_number() {
+                panic!("{name}: a minimum without a maximum");
+            }
+            if let Some(values) = schema["enum"].as_array() {
+                for v in values {
+                    assert!(applies(v.clone()), "{name}: {v} is refused");
+                }
+            }
+            if let Some(pattern) = schema["pattern"].as_str() {
+                let re = regex::Regex::new(pattern).expect("the pattern compiles");
+                for v in schema["examples"]
+                    .as_array()
+                    .expect("examples beside a pattern")
+                {
+                    let s = v.as_str().expect("string examples");
+                    assert!(re.is_match(s) && applies(v.clone()), "{name}: {s}");
+                }
+                let bad: &[&str] = match key {
+                    "device" => &["tpu", "cuda:", "cuda:x", "cuda:-1", "cpu0"],
+                    _ => &["ftp://host", "127.0.0.1:8080"],
+                };
+                for bad in bad {
+                    assert_eq!(re.is_match(bad), applies(json!(bad)), "{name}: {bad}");
+                }
+            }
+        }
+        // And the other way: every key `apply_key` takes is offered.
+        for key in [
+            "model",
+            "device",
+            "threads",
+            "maxTokens",
+            "temperature",
+            "debounceMs",
+            "promptTokens",
+            "contextFiles",
+            "enable",
+            "backend",
+            "review.enable",
+            "review.minConfidence",
+            "server.url",
+            "server.model",
+            "server.apiKeyEnv",
+            "server.timeoutMs",
+            "server.fim",
+        ] {
+            assert!(
+                props.contains_key(&format!("nib.{key}")),
+                "the manifest lacks nib.{key}"
+            );
+        }
+        assert_eq!(
+            checked, 17,
+            "a setting in the manifest that this test does not list"
+        );
+    }
+
     #[test]
     fn nested_and_flat_settings_are_the_same() {
         let mut a = Config::default();

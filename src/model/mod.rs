@@ -217,7 +217,9 @@ pub fn default_model_dir() -> anyhow::Result<PathBuf> {
     {
         // The release bundle's layout, wherever it is unpacked or installed
         // (bin/nib beside share/nib/models/default; also inside the .vsix).
-        candidates.push(exe_dir.join("../share/nib/models/default"));
+        if let Some(prefix) = exe_dir.parent() {
+            candidates.push(prefix.join("share/nib/models/default"));
+        }
         // target/{debug,release}/nib in a checkout.
         candidates.push(exe_dir.join("../../models/default"));
     }

@@ -17,7 +17,7 @@ vim.cmd("filetype on")
 vim.o.swapfile = false
 
 local function log(line)
-  io.stderr:write("[nvim install] " .. line .. "\n")
+  io.stderr:write("[nvim package] " .. line .. "\n")
   if results_path then
     local f = assert(io.open(results_path, "a"))
     f:write(line .. "\n")
@@ -26,7 +26,7 @@ local function log(line)
 end
 
 vim.defer_fn(function()
-  log("not ok nvim-install: timed out")
+  log("not ok nvim-package: timed out")
   vim.cmd("cquit 2")
 end, 180000)
 
@@ -153,11 +153,11 @@ local co = coroutine.create(function()
     local ok, a, b = pcall(t.fn)
     if not ok then
       failed = failed + 1
-      log("not ok nvim-install: " .. t.name .. ": " .. tostring(a))
+      log("not ok nvim-package: " .. t.name .. ": " .. tostring(a))
     elseif a == "skip" then
-      log("skip nvim-install: " .. t.name .. ": " .. tostring(b))
+      log("skip nvim-package: " .. t.name .. ": " .. tostring(b))
     else
-      log("ok nvim-install: " .. t.name)
+      log("ok nvim-package: " .. t.name)
     end
   end
   vim.schedule(function()

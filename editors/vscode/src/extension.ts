@@ -45,6 +45,7 @@ export function serverSettings(cfg = vscode.workspace.getConfiguration('nib')) {
     nib: {
       model: cfg.get<string>('model') || undefined,
       device: cfg.get<string>('device', 'auto'),
+      threads: cfg.get<number | null>('threads', null) ?? null,
       // Which server nib talks to is the user's choice only: a workspace
       // could otherwise send its code to an address of its own.
       backend: userSetting<string>('backend', 'onnx'),
@@ -57,6 +58,8 @@ export function serverSettings(cfg = vscode.workspace.getConfiguration('nib')) {
       },
       maxTokens: cfg.get<number>('maxTokens', 64),
       temperature: cfg.get<number>('temperature', 0),
+      promptTokens: cfg.get<number>('promptTokens', 1024),
+      contextFiles: cfg.get<number>('contextFiles', 3),
       debounceMs: cfg.get<number>('debounceMs', 75),
       // `false` when toggled off (the server then offers no completion menu items either).
       enable: cfg.get<boolean>('inlineCompletions.enable', true) ? cfg.get<Record<string, boolean>>('enable', { '*': true }) : false,
@@ -183,10 +186,19 @@ class Nib {
     return this.status;
   }
 
+  /** The user's `nib.serverPath`, else the server a platform package carries, else `nib` on PATH. */
   private serverCommand(): string | undefined {
     const configured = userSetting<string>('serverPath', '').trim();
     if (configured) return configured.replace(/^~(?=$|\/)/, process.env.HOME || '~');
-    return onPath('nib');
+    // The release bundle's tree (bin/nib beside lib/nib and share/nib), which
+    // finds its ONNX Runtime and model by its own path.
+    const bundled = this.context.asAbsolutePath(path.join('server', 'bin', 'nib'));
+    try {
+      fs.accessSync(bundled, fs.constants.X_OK);
+      return bundled;
+    } catch {
+      return onPath('nib');
+    }
   }
 
   async start() {

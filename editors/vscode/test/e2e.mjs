@@ -6,8 +6,12 @@
 // Environment:
 //   NIB_SERVER        server binary (absolute path; required)
 //   NIB_MODEL         model folder for the `nib.model` setting
-//   NIB_TEST_SUITE    "real" (default) or "mock" (the mock server: fixed
-//                     suggestions and review diagnostics with a quick fix)
+//   NIB_TEST_SUITE    "real" (default), "mock" (the mock server: fixed
+//                     suggestions and review diagnostics with a quick fix) or
+//                     "bundled" (a platform .vsix from scripts/release.sh: no
+//                     nib.serverPath or nib.model, so the server it carries
+//                     runs with nib's default model; also takes the pictures
+//                     in the READMEs)
 //   NIB_VSIX          the packaged extension (default ../nib.vsix)
 //   CODE_SERVER_JS    code-server's entry.js (default ../../.tools/code-server/…)
 //   CHROMIUM          browser binary (default /usr/bin/chromium)
@@ -115,17 +119,17 @@ function codeServerArgs(...args) {
 }
 
 async function setup() {
-  if (!server) throw new Error('NIB_SERVER is not set');
+  if (!server && suite !== 'bundled') throw new Error('NIB_SERVER is not set');
   // The extension host takes PATH from the login shell, so point the setting
   // at an absolute path; a wrapper fixes node for the mock server too.
-  let serverPath = path.resolve(server);
-  if (serverPath.endsWith('.js')) {
+  let serverPath = suite === 'bundled' ? undefined : path.resolve(server);
+  if (serverPath?.endsWith('.js')) {
     serverPath = path.join(tmp, 'mock-nib');
     fs.writeFileSync(serverPath, `#!/bin/sh\nexec "${process.execPath}" "${path.resolve(server)}" "$@"\n`, { mode: 0o755 });
   }
   const settings = {
-    'nib.serverPath': serverPath,
-    'nib.model': model,
+    // The bundled suite leaves both unset: the extension's own server and model.
+    ...(serverPath ? { 'nib.serverPath': serverPath, 'nib.model': model } : {}),
     'nib.device': 'cpu',
     'nib.maxTokens': 24,
     'nib.debounceMs': 20,
@@ -258,6 +262,19 @@ test('status bar shows ready', async (page) => {
   if (!/CPU|CUDA/.test(text)) throw new Error(`status bar lacks the device: ${text}`);
 });
 
+if (suite === 'bundled') {
+  test('the server the .vsix carries runs its own model, with no server installed or configured', async () => {
+    const ready = events().find((e) => e.event === 'status' && e.status.state === 'ready');
+    const want_model = path.join('server', 'share', 'nib', 'models', 'default');
+    if (!ready?.status?.model?.includes(want_model)) throw new Error(`the server runs ${ready?.status?.model}, not the bundled ${want_model}`);
+    const started = events().find((e) => e.event === 'started');
+    const want = path.join('server', 'bin', 'nib');
+    if (!started?.command?.startsWith(extensions) || !started.command.endsWith(want)) {
+      throw new Error(`the extension started ${started?.command}, not the bundled ${want} under ${extensions}`);
+    }
+  });
+}
+
 test("workspace settings cannot choose the server's program, arguments or log file", async () => {
   // The status test above saw the real server ready, on the user's settings.
   for (const f of [`${planted}.ran`, `${planted}.log`]) {
@@ -296,7 +313,7 @@ test('typing in a Python file shows ghost text; Tab accepts it; the saved file h
   if (!ev) throw new Error('ghost text shows but the extension logged no suggestion');
   const suggestion = ev.items[0];
   log(`ghost text: ${JSON.stringify(shown)}; suggestion: ${JSON.stringify(suggestion)}`);
-  await page.screenshot({ path: path.join(outDir, suite === 'mock' ? 'ghost-text-mock.png' : 'ghost-text.png') });
+  await page.screenshot({ path: path.join(outDir, `ghost-text-${suite}.png`) });
   await page.keyboard.press('Tab');
   // Accepting moves the cursor, and VS Code at once asks for the next
   // suggestion, which may show before any "ghost text gone" check could run:
@@ -398,6 +415,7 @@ test('a review diagnostic appears on the buggy line and its quick fix applies', 
       const offered = events().slice(seen).filter((e) => e.event === 'codeActions' && e.uri.endsWith('/review.py')).pop();
       const fix = offered?.actions.find((a) => a.title.startsWith('nib') && a.edits.length === 1);
       if (!fix) throw new Error('no nib code action was logged');
+      await page.screenshot({ path: path.join(outDir, `review-quick-fix-${suite}.png`) });
       await row.click();
       applied = fix;
     } catch (e) {
