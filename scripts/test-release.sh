@@ -82,6 +82,26 @@ check "the unpacked bundle runs in place, with its own library and model" in_pla
 check "install.sh again upgrades in place" env -i HOME="$home" PATH=/usr/bin:/bin sh "$bundle/install.sh"
 check "install.sh --uninstall removes it" bash -c "env -i HOME='$home' PATH=/usr/bin:/bin sh '$bundle/install.sh' --uninstall && test ! -e '$home/.local/bin/nib' -a ! -e '$home/.local/lib/nib' -a ! -e '$home/.local/share/nib'"
 
+action_ok() {
+  local runner=$work/runner
+  mkdir -p "$runner"
+  : > "$runner/path"
+  local nib_bin
+  nib_bin=$(env -i HOME="$work/ci-home" PATH=/usr/bin:/bin RUNNER_TEMP="$runner" GITHUB_PATH="$runner/path" \
+    NIB_VERSION="$version" NIB_RELEASE_URL="file://$out" "$root/scripts/action-install.sh") || return 1
+  [ "$(cat "$runner/path")" = "$runner/nib/bin" ] || { echo "GITHUB_PATH holds $(cat "$runner/path")"; return 1; }
+  env -i HOME="$work/ci-home" PATH="$runner/nib/bin" "$nib_bin" check --exit-zero --format sarif "$root/examples/fibonacci.py" > "$work/ci.sarif" || return 1
+  grep -q '"version": "2.1.0"' "$work/ci.sarif"
+  # A tampered download is refused.
+  cp "$tarball" "$work/tampered.tar.gz" && printf 'x' >> "$work/tampered.tar.gz"
+  mkdir -p "$work/mirror" && cp "$work/tampered.tar.gz" "$work/mirror/$(basename "$tarball")" && cp "$tarball.sha256" "$work/mirror/"
+  if env -i HOME="$work/ci-home" PATH=/usr/bin:/bin RUNNER_TEMP="$runner" NIB_VERSION="$version" \
+      NIB_RELEASE_URL="file://$work/mirror" "$root/scripts/action-install.sh" > /dev/null 2>&1; then
+    echo "a download that fails its checksum was installed"; return 1
+  fi
+}
+check "the GitHub Action's install step installs a release (checksum checked) and nib check runs" action_ok
+
 vsix=$out/nib-$version-linux-x64.vsix
 vsix_ok() {
   python3 - "$vsix" <<'PY'

@@ -22,6 +22,7 @@ pub struct CompleteArgs {
     /// Longest suggestion, in tokens; it must leave the model 64 tokens of prompt (half of a smaller context).
     #[arg(long, default_value_t = 64)]
     max_tokens: usize,
+    /// Output: the text to insert, or JSON with its mode, finish reason and timings.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }

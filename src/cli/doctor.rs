@@ -14,6 +14,7 @@ use crate::runtime::RuntimeInfo;
 pub struct DoctorArgs {
     #[command(flatten)]
     model: ModelArgs,
+    /// Output: a table for people, or JSON (runtime, device, model).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }

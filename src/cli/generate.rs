@@ -16,6 +16,7 @@ pub struct GenerateArgs {
     /// The prompt; read from standard input when absent.
     #[arg(long)]
     prompt: Option<String>,
+    /// Most tokens to generate.
     #[arg(long, default_value_t = 128)]
     max_tokens: usize,
     /// Tokens guessed ahead by prompt lookup when decoding greedily (0: off).
@@ -24,10 +25,13 @@ pub struct GenerateArgs {
     /// Sampling temperature; 0 (the default) is greedy.
     #[arg(long, default_value_t = 0.0)]
     temperature: f32,
+    /// Nucleus sampling: draw from the likeliest tokens that make up this probability (1: all).
     #[arg(long, default_value_t = 1.0)]
     top_p: f32,
+    /// Draw from the K likeliest tokens only (0: no limit).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
+    /// Seed of the sampler: the same seed gives the same output.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Stop when the output contains this text (repeatable).
@@ -36,6 +40,7 @@ pub struct GenerateArgs {
     /// Generate exactly --max-tokens tokens, past any end-of-text (for benchmarks).
     #[arg(long)]
     ignore_eos: bool,
+    /// Output: the text, or JSON with tokens, finish reason and timings.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }

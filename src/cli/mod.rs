@@ -5,6 +5,7 @@ mod complete;
 mod completions;
 mod doctor;
 mod generate;
+mod output;
 mod rule;
 mod serve;
 
@@ -24,6 +25,15 @@ use crate::engine::{Api, Backend, DeviceRequest, Engine, RemoteSettings, Session
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print only results and errors: no warnings, progress or summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more on stderr: -v what nib does, -vv debugging details (NIB_LOG=FILTER gives full records).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Colour on stderr: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = output::ColorChoice::Auto)]
+    color: output::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,7 +124,9 @@ pub struct ServerArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FimArg {
+    /// nib, from --model's tokenizer.
     Nib,
+    /// The server (llama.cpp's /infill).
     Server,
 }
 
@@ -184,7 +196,9 @@ pub(crate) const JSON_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// For people.
     Text,
+    /// For programs: an object with a schema `version`.
     Json,
 }
 
@@ -193,11 +207,12 @@ pub enum Format {
 pub fn main() -> ExitCode {
     crate::runtime::disable_telemetry_before_threads();
     let cli = Cli::parse();
-    init_logging();
+    output::init_logging(cli.quiet, cli.verbose, cli.color);
+    let (quiet, color) = (cli.quiet, cli.color);
     // A panic is a bug, but still an error exit (2), never Rust's 101.
     let run = std::panic::AssertUnwindSafe(|| match cli.command {
         Command::Generate(args) => generate::run(args),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(args, quiet),
         Command::Complete(args) => complete::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Rule(args) => rule::run(args),
@@ -212,30 +227,10 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nib: error: {e:#}");
+            eprintln!("nib: {}: {e:#}", output::error_label(color));
             ExitCode::from(2)
         }
     }
-}
-
-/// Logs go to stderr: stdout carries results (and, for `serve`, the protocol).
-/// By default only warnings, as short lines (`WARN message key=value`);
-/// `NIB_LOG` (an `EnvFilter`) asks for more, with times and modules. Colours
-/// only on a terminal: in a CI log or a file they are noise.
-fn init_logging() {
-    use std::io::IsTerminal;
-    let ansi = std::io::stderr().is_terminal();
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    let _ = match tracing_subscriber::EnvFilter::try_from_env("NIB_LOG") {
-        Ok(filter) => builder.with_env_filter(filter).try_init(),
-        Err(_) => builder
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
-            .without_time()
-            .with_target(false)
-            .try_init(),
-    };
 }
 
 /// Writes to stdout, treating a closed pipe (`nib ... | head`) as success.
@@ -245,5 +240,50 @@ pub(crate) fn print_out(text: &str) -> anyhow::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `--help` documents every flag and value, and shows every default.
+    #[test]
+    fn every_flag_has_help_and_shows_its_default() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "`{path} --{id}` has no help text");
+                assert!(
+                    !arg.is_hide_default_value_set(),
+                    "`{path} --{id}` hides its default"
+                );
+                // Each value is explained, or at least named in the flag's help.
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                if arg.get_action().takes_values() {
+                    for value in arg.get_possible_values() {
+                        assert!(
+                            value.get_help().is_some() || help.contains(value.get_name()),
+                            "`{path} --{id} {}` has no help text",
+                            value.get_name()
+                        );
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                assert!(
+                    sub.get_about().is_some(),
+                    "`{path} {}` has no help text",
+                    sub.get_name()
+                );
+                walk(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        Cli::command().debug_assert();
+        walk(&Cli::command(), "nib");
     }
 }

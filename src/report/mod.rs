@@ -24,7 +24,7 @@ use crate::review::Finding;
 pub enum Format {
     /// For people: location, rule, message, the line with a caret underline, the fix.
     Text,
-    /// nib's own schema (`version` 1), documented in [`json`].
+    /// nib's own schema (`version` 1), documented in src/report/json.rs.
     Json,
     /// SARIF 2.1.0, for code scanning (GitHub, GitLab, IDEs).
     Sarif,
@@ -54,7 +54,9 @@ pub enum Format {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Shown, and fails the run at the default --fail-level.
     Warning,
+    /// Fails the run at either --fail-level.
     Error,
 }
 

@@ -53,7 +53,7 @@
     (find-file file)
     (python-mode)
     (unless (eglot-current-server)
-      (apply #'eglot (eglot--guess-contact)))
+      (nib-eglot))
     (nib-test-wait "eglot to connect" 30 #'eglot-current-server)
     (current-buffer)))
 
@@ -75,7 +75,11 @@
 
 (make-directory (expand-file-name ".git" nib-test-dir) t)
 
-(nib-test "eglot starts nib and nib/status reports ready"
+(nib-test "loading nib-eglot registers nothing with eglot"
+  (when (seq-find (lambda (entry) (eq (cdr entry) #'nib-eglot-contact)) eglot-server-programs)
+    (error "nib-eglot added itself to eglot-server-programs on load")))
+
+(nib-test "M-x nib-eglot starts nib in this buffer; nib/status reports ready"
   (nib-test-open "status.py" "import os\n")
   (let ((s (nib-test-wait "ready" 60
                           (lambda ()
@@ -84,6 +88,14 @@
                                 (error "the server reports an error: %s" (plist-get s :message)))
                               (and (equal (plist-get s :state) "ready") s))))))
     (unless (plist-get s :device) (error "no device in %S" s))))
+
+(nib-test "nib-eglot-register makes eglot choose nib for those modes"
+  (nib-eglot-register '(python-mode python-ts-mode))
+  (with-temp-buffer
+    (python-mode)
+    (let ((contact (cdr (assoc 'python-mode eglot-server-programs
+                               (lambda (modes m) (memq m (ensure-list modes)))))))
+      (unless (eq contact #'nib-eglot-contact) (error "python-mode's contact is %S" contact)))))
 
 (nib-test "completion-at-point offers nib's suggestion"
   (nib-test-open "complete.py" "def main():\n    ")

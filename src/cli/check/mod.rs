@@ -31,6 +31,7 @@ pub struct CheckArgs {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
+    /// Output format: for people, or one of the CI formats.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Write the results to FILE instead of stdout.
@@ -85,9 +86,8 @@ pub struct CheckArgs {
     /// (default 1; the cores are shared among them).
     #[arg(long, short = 'j', value_name = "N", default_value_t = 1)]
     jobs: usize,
-    /// No progress bar and no summary line: findings only (warnings about
-    /// skipped files still go to stderr).
-    #[arg(long, short = 'q')]
+    /// The global -q: no progress bar, summary line or warnings.
+    #[arg(skip)]
     quiet: bool,
 }
 
@@ -115,7 +115,8 @@ struct Output {
     scored: usize,
 }
 
-pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: CheckArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    args.quiet = quiet;
     let overrides = Overrides {
         select: args.select.clone(),
         ignore: args.ignore.clone(),
