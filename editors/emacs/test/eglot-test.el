@@ -12,8 +12,10 @@
 (require 'flymake)
 (require 'python)
 
+(load (expand-file-name "nib-test.el" (file-name-directory (or load-file-name buffer-file-name))) nil t)
+
 (defvar nib-test-suite (or (getenv "NIB_TEST_SUITE") "real"))
-(defvar nib-test-failed 0)
+(setq nib-test-label (concat "emacs-" nib-test-suite))
 (defvar nib-test-dir (make-temp-file "nib-eglot-" t))
 
 (setq nib-eglot-program (or (getenv "NIB_SERVER") (error "NIB_SERVER is not set"))
@@ -24,28 +26,6 @@
       nib-eglot-review-min-confidence 0
       eglot-sync-connect 30
       eglot-events-buffer-config '(:size 0 :format full))
-
-(defun nib-test-result (line)
-  (message "[emacs %s] %s" nib-test-suite line)
-  (when (getenv "NIB_TEST_RESULTS")
-    (write-region (concat line "\n") nil (getenv "NIB_TEST_RESULTS") t 'silent)))
-
-(defmacro nib-test (name &rest body)
-  (declare (indent 1))
-  `(let ((full (format "emacs-%s: %s" nib-test-suite ,name)))
-     (condition-case err
-         (let ((r (progn ,@body)))
-           (if (and (consp r) (eq (car r) 'skip))
-               (nib-test-result (format "skip %s: %s" full (cdr r)))
-             (nib-test-result (format "ok %s" full))))
-       (error (cl-incf nib-test-failed)
-              (nib-test-result (format "not ok %s: %s" full (error-message-string err)))))))
-
-(defun nib-test-wait (what seconds pred)
-  (let ((end (+ (float-time) seconds)) v)
-    (while (and (not (setq v (funcall pred))) (< (float-time) end))
-      (accept-process-output nil 0.1))
-    (or v (error "timed out after %ss waiting for %s" seconds what))))
 
 (defun nib-test-open (name content)
   (let ((file (expand-file-name name nib-test-dir)))

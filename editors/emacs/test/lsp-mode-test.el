@@ -12,7 +12,8 @@
 (require 'cl-lib)
 (require 'python)
 
-(defvar nib-test-failed 0)
+(load (expand-file-name "nib-test.el" (file-name-directory (or load-file-name buffer-file-name))) nil t)
+(setq nib-test-label "emacs-lsp-mode")
 (defvar nib-test-dir (make-temp-file "nib-lsp-" t))
 
 (setq nib-lsp-program (or (getenv "NIB_SERVER") (error "NIB_SERVER is not set"))
@@ -33,25 +34,6 @@
       lsp-modeline-workspace-status-enable nil
       lsp-diagnostics-provider :none
       lsp-log-io nil)
-
-(defun nib-test-result (line)
-  (message "[emacs lsp-mode] %s" line)
-  (when (getenv "NIB_TEST_RESULTS")
-    (write-region (concat line "\n") nil (getenv "NIB_TEST_RESULTS") t 'silent)))
-
-(defmacro nib-test (name &rest body)
-  (declare (indent 1))
-  `(let ((full (format "emacs-lsp-mode: %s" ,name)))
-     (condition-case err
-         (progn ,@body (nib-test-result (format "ok %s" full)))
-       (error (cl-incf nib-test-failed)
-              (nib-test-result (format "not ok %s: %s" full (error-message-string err)))))))
-
-(defun nib-test-wait (what seconds pred)
-  (let ((end (+ (float-time) seconds)) v)
-    (while (and (not (setq v (funcall pred))) (< (float-time) end))
-      (accept-process-output nil 0.1))
-    (or v (error "timed out after %ss waiting for %s" seconds what))))
 
 (defun nib-test-server-ids ()
   (mapcar (lambda (w) (lsp--client-server-id (lsp--workspace-client w))) (lsp-workspaces)))

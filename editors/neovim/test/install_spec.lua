@@ -9,45 +9,22 @@
 -- `nib` must be on $PATH (the plugin's default server_path). Results go to
 -- NIB_TEST_RESULTS as "ok <name>" / "not ok <name>: <why>" lines.
 local site = assert(os.getenv("NIB_PLUGIN_SITE"), "NIB_PLUGIN_SITE is not set")
-local results_path = os.getenv("NIB_TEST_RESULTS")
 local model = os.getenv("NIB_MODEL")
 vim.opt.packpath:prepend(site)
 vim.cmd("packloadall!")
 vim.cmd("filetype on")
 vim.o.swapfile = false
 
-local function log(line)
-  io.stderr:write("[nvim package] " .. line .. "\n")
-  if results_path then
-    local f = assert(io.open(results_path, "a"))
-    f:write(line .. "\n")
-    f:close()
-  end
-end
+local here = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h")
+local helpers = dofile(here .. "/helpers.lua")
+local log = helpers.logger("nvim package")
+local sleep, wait_for = helpers.sleep, helpers.wait_for
 
 vim.defer_fn(function()
   log("not ok nvim-package: timed out")
   vim.cmd("cquit 2")
 end, 180000)
 
-local function sleep(ms)
-  local co = coroutine.running()
-  vim.defer_fn(function()
-    assert(coroutine.resume(co))
-  end, ms)
-  coroutine.yield()
-end
-
-local function wait_for(what, timeout_ms, cond)
-  for _ = 1, timeout_ms / 50 do
-    local v = cond()
-    if v then
-      return v
-    end
-    sleep(50)
-  end
-  error("timed out waiting for " .. what, 0)
-end
 
 local clone = vim.fs.joinpath(site, "pack/nib/start/nib")
 local tests = {}

@@ -24,19 +24,13 @@ vim.o.swapfile = false
 vim.o.shortmess = vim.o.shortmess .. "F"
 
 local suite = os.getenv("NIB_TEST_SUITE") or "real"
-local results_path = os.getenv("NIB_TEST_RESULTS")
 local server = assert(os.getenv("NIB_SERVER"), "NIB_SERVER is not set")
 local TIMEOUT_MS = 120000
 vim.lsp.set_log_level(os.getenv("NIB_TEST_LSP_LOG") or "warn")
 
-local function log(line)
-  io.stderr:write("[nvim " .. suite .. "] " .. line .. "\n")
-  if results_path then
-    local f = assert(io.open(results_path, "a"))
-    f:write(line .. "\n")
-    f:close()
-  end
-end
+local helpers = dofile(here .. "/helpers.lua")
+local log = helpers.logger("nvim " .. suite)
+local sleep, wait_for = helpers.sleep, helpers.wait_for
 
 -- Hard timeout for the whole file.
 local running = "setup"
@@ -67,29 +61,6 @@ nib.setup({
   review = { min_confidence = 0 },
 })
 
-local function sleep(ms)
-  local co = coroutine.running()
-  vim.defer_fn(function()
-    local ok, err = coroutine.resume(co)
-    if not ok then
-      error(err)
-    end
-  end, ms)
-  coroutine.yield()
-end
-
-local function wait_for(what, timeout_ms, cond)
-  local waited = 0
-  while waited < timeout_ms do
-    local v = cond()
-    if v then
-      return v
-    end
-    sleep(50)
-    waited = waited + 50
-  end
-  error("timed out after " .. timeout_ms .. " ms waiting for " .. what, 0)
-end
 
 local function buf_text(bufnr)
   return table.concat(vim.api.nvim_buf_get_lines(bufnr or 0, 0, -1, false), "\n")
