@@ -58,9 +58,13 @@ local function check_doctor(o, path)
   if report.backend and report.backend ~= "onnx" then
     health.info("backend: " .. report.backend)
   end
-  health.info(("device: %s (asked for %s)"):format(tostring(report.device), tostring(report.device_requested)))
+  if type(report.device) == "string" then
+    health.info(("device: %s (asked for %s)"):format(report.device, tostring(report.device_requested)))
+  end
   local m = report.model or {}
-  if m.error then
+  if m.error and m.error == rt.error then
+    return -- the model was not tried: the runtime's error says why
+  elseif m.error then
     health.error("model: " .. m.error, { "Set `model` to a model folder, or leave it nil for nib's own." })
   elseif m.path then
     health.ok(("model loads: %s, %s parameters (%s)"):format(m.path, tostring(m.parameters), tostring(m.architecture)))
