@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
 reqs=()
-for r in models/requirements.txt tests/pytest_lsp/requirements.txt; do
+for r in models/requirements.txt tests/pytest_lsp/requirements.txt tests/formats/requirements.txt; do
   [[ -f $r ]] && reqs+=(-r "$r")
 done
 .venv/bin/python -m pip install --quiet --upgrade pip
@@ -29,4 +29,19 @@ if ! .venv/bin/python -c 'import llama_cpp.server' >/dev/null 2>&1; then
   fi
   .venv/bin/python -m pip install --quiet --find-links "$wheels" \
     -r scripts/llama-cpp-requirements.txt
+fi
+
+# The SARIF 2.1.0 schema for tests/formats: the serde-sarif crate ships
+# OASIS's schema; taken from crates.io once, and checked by its digest.
+schema=${XDG_CACHE_HOME:-$HOME/.cache}/nib/sarif-schema-2.1.0.json
+schema_sha256=af47e7b67f24efe74076621fd3a5fbe7398add9e84fe820c971219a385895cea
+if ! echo "$schema_sha256  $schema" | sha256sum --check --status 2>/dev/null; then
+  tmp=$(mktemp -d)
+  curl --fail --silent --show-error --location --retry 3 -o "$tmp/serde-sarif.crate" \
+    https://static.crates.io/crates/serde-sarif/serde-sarif-0.8.0.crate
+  tar -xzf "$tmp/serde-sarif.crate" -C "$tmp" serde-sarif-0.8.0/src/schema.json
+  echo "$schema_sha256  $tmp/serde-sarif-0.8.0/src/schema.json" | sha256sum --check --status \
+    || { echo "the SARIF schema from serde-sarif 0.8.0 does not match its digest" >&2; rm -rf "$tmp"; exit 1; }
+  mkdir -p "$(dirname "$schema")" && mv "$tmp/serde-sarif-0.8.0/src/schema.json" "$schema"
+  rm -rf "$tmp"
 fi

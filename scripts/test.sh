@@ -79,7 +79,7 @@ export NIB_BIN=$root/target/debug/nib
 suite cargo-fmt cargo fmt --all -- --check
 suite cargo-clippy cargo clippy --all-targets --locked -- -D warnings
 suite cargo-test cargo test --locked --no-fail-fast
-for dir in tests/pytest_lsp models; do
+for dir in tests/pytest_lsp tests/formats models; do
   if [[ -d $dir ]]; then
     suite "pytest-${dir//\//-}" .venv/bin/python -m pytest -q -p no:cacheprovider "$dir"
   fi
