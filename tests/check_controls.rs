@@ -363,3 +363,44 @@ fn diff_runs_no_filter_or_diff_driver_the_repository_names() {
     assert_eq!(lines_of(&v, "a.py"), [3]);
     assert!(!mark.exists(), "nib made git run the repository's program");
 }
+
+#[test]
+fn the_model_comes_from_the_run_configuration_unless_the_command_line_names_one() {
+    let dir = tree(&[("nib.toml", "model = \"tools/model\"\n"), ("app.py", FLAGS)]);
+    let (_copy, model) = common::folder_copy(&common::fixture("llama"));
+    std::fs::create_dir(dir.path().join("tools")).expect("mkdir");
+    std::fs::rename(&model, dir.path().join("tools/model")).expect("move the model");
+    let run = |extra: &[&str]| {
+        let out = common::nib()
+            .current_dir(dir.path())
+            .env_remove("NIB_MODEL")
+            .args([
+                "check",
+                "--format",
+                "json",
+                "--min-confidence",
+                "0",
+                "--threads",
+                "1",
+            ])
+            .args(extra)
+            .arg("app.py")
+            .output()
+            .expect("spawn nib");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        v["model"].as_str().expect("model").to_owned()
+    };
+    assert!(
+        run(&[]).ends_with("tools/model"),
+        "nib.toml's model, from its folder"
+    );
+    let fixture = common::fixture("llama");
+    let named = run(&["--model", fixture.to_str().expect("utf-8")]);
+    assert_eq!(named, fixture.display().to_string(), "--model wins");
+}

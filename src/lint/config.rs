@@ -7,6 +7,7 @@
 //! ignore = ["off-by-one"]
 //! exclude = ["vendor/", "*.min.js"]      # globs, relative to this file
 //! min-confidence = 0.9
+//! model = "tools/nib-model"              # `nib check`'s model, relative to this file
 //!
 //! [rules.arithmetic]
 //! min-confidence = 0.97
@@ -42,6 +43,12 @@ pub struct Settings {
     #[serde(default)]
     pub exclude: Vec<String>,
     pub min_confidence: Option<f64>,
+    /// The model `nib check` runs (relative to the file's folder), taken
+    /// from the configuration of the folder the check runs in, or
+    /// `--config`; `--model` and `$NIB_MODEL` win. The language server
+    /// ignores it: there the model is the user's setting, never a
+    /// workspace's.
+    pub model: Option<PathBuf>,
     #[serde(default)]
     pub rules: BTreeMap<String, RuleSettings>,
 }

@@ -192,6 +192,16 @@ impl Policies {
         }
     }
 
+    /// The configuration of the run itself: the fixed one, or the one that
+    /// governs the current folder.
+    pub fn for_run(&mut self) -> Result<Option<Arc<Found>>, ConfigError> {
+        match &self.fixed {
+            Some(f) => Ok(Some(f.clone())),
+            // Any name in the current folder: discovery starts at its parent.
+            None => self.discovery.for_file(Path::new("nib.toml")),
+        }
+    }
+
     /// The policy of `path`: its configuration's, or the fixed one.
     pub fn for_file(&mut self, path: &Path) -> Result<Arc<Policy>, ConfigError> {
         let found = match &self.fixed {

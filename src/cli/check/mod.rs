@@ -138,6 +138,12 @@ pub fn run(mut args: CheckArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut policies = Policies::new(overrides, fixed);
+    if args.model.model.is_none()
+        && let Some(found) = policies.for_run()?
+        && let Some(model) = &found.settings.model
+    {
+        args.model.model = Some(found.dir.join(model));
+    }
     let (inputs, skipped) = gather(&args, &mut policies)?;
     let baseline = match (&args.baseline, args.write_baseline) {
         (Some(file), false) => Some(Baseline::read(file)?),
