@@ -12,5 +12,5 @@ return {
   -- The languages nib reviews and completes (the plugin's defaults, which a
   -- test keeps equal to nib's languages table).
   filetypes = require("nib.config").defaults.filetypes,
-  root_markers = { "nib.toml", "pyproject.toml", ".git" },
+  root_markers = require("nib.config").defaults.root_markers,
 }

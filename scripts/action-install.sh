@@ -8,6 +8,8 @@
 # NIB_RELEASE_URL overrides where the files are (a mirror, or file:///dir).
 set -euo pipefail
 version=${NIB_VERSION:?set NIB_VERSION}
+[[ $(uname -sm) == "Linux x86_64" ]] \
+  || { echo "nib: release bundles are for x86_64 Linux; this runner is $(uname -sm)" >&2; exit 2; }
 base=${NIB_RELEASE_URL:-https://github.com/nib-dev/nib/releases/download/v$version}
 name=nib-$version-x86_64-linux
 tmp=${RUNNER_TEMP:-$(mktemp -d)}

@@ -7,19 +7,21 @@
 #   PREFIX/share/nib/models/default/      (nib's default model)
 #   PREFIX/share/doc/nib/                 (README, licences)
 #
-#   ./install.sh [--prefix DIR]            # install or upgrade
+#   ./install.sh [--prefix DIR]            # install or upgrade (or NIB_PREFIX=DIR)
 #   ./install.sh [--prefix DIR] --uninstall
 #
+# An upgrade replaces PREFIX/share/nib/models/default with the bundle's model.
 # Plain POSIX sh and coreutils: no Rust, Python or network.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-prefix=${PREFIX:-$HOME/.local}
+# NIB_PREFIX, not PREFIX: build environments (conda, Termux) set PREFIX for their own use.
+prefix=${NIB_PREFIX:-$HOME/.local}
 uninstall=0
 while [ $# -gt 0 ]; do
   case $1 in
     --prefix) [ $# -ge 2 ] || { echo "install.sh: --prefix needs a folder" >&2; exit 2; }; prefix=$2; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -6,10 +6,18 @@
 # `cargo package` makes fits crates.io (the model stays out of it).
 # Leaves the bundle in target/release-test for editors/run-tests.sh (the
 # .vsix test in code-server). Prints "ok"/"not ok" lines and a summary.
+#
+#   scripts/test-release.sh               # builds the bundle, then tests it
+#   scripts/test-release.sh --bundle DIR  # tests the files already in DIR (a release's dist/)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/target/release-test
+build=1
+if [[ ${1:-} == --bundle ]]; then
+  out=$(cd "${2:?--bundle needs a folder}" && pwd)
+  build=0
+fi
 passed=0
 failed=0
 ok() { echo "ok release: $1"; passed=$((passed + 1)); }
@@ -21,8 +29,7 @@ check() { # name, command...
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-rm -rf "$out"
-if ! scripts/release.sh --vsix --out "$out" > "$work/release.log" 2>&1; then
+if [[ $build -eq 1 ]] && ! { rm -rf "$out" && scripts/release.sh --vsix --out "$out"; } > "$work/release.log" 2>&1; then
   tail -n 30 "$work/release.log"
   echo "not ok release: scripts/release.sh failed"
   echo "0 passed, 1 failed"
@@ -30,7 +37,8 @@ if ! scripts/release.sh --vsix --out "$out" > "$work/release.log" 2>&1; then
 fi
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 tarball=$out/nib-$version-x86_64-linux.tar.gz
-ok "scripts/release.sh made $(basename "$tarball") ($(du -h "$tarball" | cut -f1))"
+[[ -f $tarball ]] || { echo "not ok release: no $tarball"; echo "0 passed, 1 failed"; exit 1; }
+ok "the bundle $(basename "$tarball") is there ($(du -h "$tarball" | cut -f1))"
 
 check "the checksum file matches" bash -c "cd '$out' && sha256sum -c '$(basename "$tarball").sha256'"
 listing() {

@@ -103,6 +103,21 @@ mod tests {
             .collect()
     }
 
+    /// VS Code starts the extension when a file of any language of the table opens.
+    #[test]
+    fn vscode_activates_on_every_language() {
+        let manifest: serde_json::Value =
+            serde_json::from_str(&repo_file("editors/vscode/package.json")).expect("JSON");
+        let events: HashSet<String> = manifest["activationEvents"]
+            .as_array()
+            .expect("activationEvents")
+            .iter()
+            .filter_map(|e| e.as_str()?.strip_prefix("onLanguage:").map(str::to_owned))
+            .collect();
+        let ids: HashSet<String> = all().iter().map(|l| l.id.to_owned()).collect();
+        assert_eq!(events, ids);
+    }
+
     #[test]
     fn the_editor_plugins_attach_to_every_reviewed_language() {
         // Neovim: the default filetypes of nib.nvim.

@@ -55,10 +55,12 @@ nil keeps each rule's calibrated threshold (or the project's nib.toml)."
   :type '(choice (const :tag "nib's default" nil) number))
 
 (defcustom nib-lsp-modes
-  '(python-mode python-ts-mode rust-mode rust-ts-mode js-mode js-ts-mode
-    typescript-mode typescript-ts-mode tsx-ts-mode go-mode go-ts-mode
-    c-mode c-ts-mode c++-mode c++-ts-mode java-mode java-ts-mode)
-  "Major modes in which nib runs beside the buffer's own server."
+  '(python-mode python-ts-mode rust-mode rust-ts-mode rustic-mode
+    js-mode js-ts-mode js2-mode rjsx-mode typescript-mode typescript-ts-mode tsx-ts-mode
+    go-mode go-ts-mode c-mode c-ts-mode c++-mode c++-ts-mode java-mode java-ts-mode
+    kotlin-mode kotlin-ts-mode csharp-mode csharp-ts-mode swift-mode)
+  "Major modes in which nib runs beside the buffer's own server.
+The languages nib reviews; it completes in others too (add their modes)."
   :type '(repeat symbol))
 
 (defun nib-lsp--initialization-options ()

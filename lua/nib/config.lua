@@ -15,7 +15,8 @@ M.defaults = {
     "go", "c", "cpp", "java", "lua", "sh", "ruby", "php", "cs", "kotlin", "swift", "scala",
     "zig", "html", "css", "json", "yaml", "toml", "sql", "r", "perl",
   },
-  root_markers = { ".git" },
+  -- Where a project starts (also lsp/nib.lua's).
+  root_markers = { "nib.toml", "pyproject.toml", ".git" },
   -- Settings mirrored to the server.
   model = nil, -- model folder; nil lets the server choose ($NIB_MODEL, then its own)
   device = "auto", -- "auto" | "cpu" | "cuda" | "cuda:N"
@@ -54,9 +55,9 @@ M.defaults = {
     min_confidence = nil, -- 0..1; nil: the server's default (sure findings only)
   },
   -- Insert-mode keys, mapped only in buffers nib is attached to, and only
-  -- those given: nothing is mapped by default. M.recommended_keymaps is a set
-  -- to start from (`keymaps = require("nib.config").recommended_keymaps`);
-  -- with nvim-cmp or blink.cmp, see :help nib-cmp instead.
+  -- those given: nothing is mapped by default. `keymaps = "recommended"`
+  -- takes M.recommended_keymaps; with nvim-cmp or blink.cmp, see
+  -- :help nib-cmp instead.
   keymaps = {
     accept = false, -- e.g. "<Tab>": falls back to the key's previous meaning when no suggestion shows
     accept_word = false,
@@ -90,7 +91,11 @@ function M.provider()
 end
 
 function M.setup(opts)
-  M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
+  opts = vim.deepcopy(opts or {})
+  if opts.keymaps == "recommended" then
+    opts.keymaps = vim.deepcopy(M.recommended_keymaps)
+  end
+  M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts)
   -- A list given by the user replaces the default list instead of merging index by index.
   if opts and opts.filetypes then
     M.options.filetypes = opts.filetypes

@@ -15,11 +15,24 @@ local function run(cmd, env, timeout_ms)
   return obj
 end
 
+--- The program the "nib" client runs: vim.lsp.config's (setup() or the
+--- user's own, Neovim 0.11+), else the plugin's `server_path`.
+local function server_program(o)
+  local ok, cfg = pcall(function()
+    return vim.lsp.config and vim.lsp.config.nib
+  end)
+  if ok and type(cfg) == "table" and type(cfg.cmd) == "table" and cfg.cmd[1] then
+    return cfg.cmd[1]
+  end
+  return vim.fn.expand(o.server_path)
+end
+
 local function check_binary(o)
   health.start("nib: server binary")
-  local path = vim.fn.exepath(vim.fn.expand(o.server_path))
+  local program = server_program(o)
+  local path = vim.fn.exepath(program)
   if path == "" then
-    health.error(("`%s` is not an executable on $PATH"):format(o.server_path), {
+    health.error(("`%s` is not an executable on $PATH"):format(program), {
       "Install a release bundle (./install.sh puts nib in ~/.local/bin) or set `server_path` to its absolute path.",
     })
     return nil

@@ -195,14 +195,23 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T
 }
 
 /// Where nib looks for its own model when no `--model` or `NIB_MODEL` is
-/// given: a model the user put in the per-user folder, then the model
-/// compiled into this binary, then the release bundle's
-/// `../share/nib/models/default` beside the executable, then the source tree
-/// it was built from.
+/// given: the model of the release bundle this binary came in
+/// (`../share/nib/models/default` beside the executable: an unpacked or
+/// installed bundle, or the .vsix's server), then the per-user folder
+/// (where `install.sh` puts it), then the model compiled into this binary,
+/// then the source tree it was built from.
 pub fn default_model_dir() -> anyhow::Result<PathBuf> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let bundle = exe_dir
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|prefix| prefix.join("share/nib/models/default"));
     let user =
         directories::ProjectDirs::from("", "", "nib").map(|d| d.data_dir().join("models/default"));
-    if let Some(dir) = user.as_ref().filter(|p| p.join("config.json").is_file()) {
+    let has_model = |p: &&PathBuf| p.join("config.json").is_file();
+    if let Some(dir) = bundle.iter().chain(&user).find(has_model) {
         return Ok(dir.clone());
     }
     match embedded::dir() {
@@ -210,21 +219,11 @@ pub fn default_model_dir() -> anyhow::Result<PathBuf> {
         Some(Err(e)) => tracing::warn!("cannot unpack the embedded model: {e}"),
         None => {}
     }
-    let mut candidates: Vec<PathBuf> = user.into_iter().collect();
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-    {
-        // The release bundle's layout, wherever it is unpacked or installed
-        // (bin/nib beside share/nib/models/default; also inside the .vsix).
-        if let Some(prefix) = exe_dir.parent() {
-            candidates.push(prefix.join("share/nib/models/default"));
-        }
-        // target/{debug,release}/nib in a checkout.
-        candidates.push(exe_dir.join("../../models/default"));
-    }
+    let mut candidates: Vec<PathBuf> = bundle.into_iter().chain(user).collect();
+    // target/{debug,release}/nib in a checkout.
+    candidates.extend(exe_dir.map(|d| d.join("../../models/default")));
     candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"));
-    candidates.iter().find(|p| p.join("config.json").is_file()).cloned().ok_or_else(|| {
+    candidates.iter().find(has_model).cloned().ok_or_else(|| {
         anyhow::anyhow!(
             "no model given and nib's default model was not found; pass --model DIR or set NIB_MODEL. Searched: {}",
             candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")

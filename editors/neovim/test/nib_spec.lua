@@ -55,7 +55,7 @@ nib.setup({
   device = "cpu",
   max_tokens = 24,
   inline = { debounce_ms = 30 },
-  keymaps = require("nib.config").recommended_keymaps,
+  keymaps = "recommended",
   -- Every candidate place is a finding, whatever the model prefers: the
   -- review test is deterministic with any model, the random one included.
   review = { min_confidence = 0 },
