@@ -109,6 +109,15 @@ test(":checkhealth nib reports the binary, nib doctor and the model, and no erro
   assert(not text:find("ERROR", 1, true), "checkhealth reports an error:\n" .. text)
 end)
 
+test(":checkhealth nib warns about another source of ghost text", function()
+  package.loaded["copilot"] = {} -- what copilot.lua leaves once loaded
+  vim.cmd("checkhealth nib")
+  local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  vim.cmd("bwipeout!")
+  package.loaded["copilot"] = nil
+  assert(text:find("WARNING copilot.lua also shows inline suggestions", 1, true), "no warning in:\n" .. text)
+end)
+
 test("setup() with the defaults maps no key", function()
   require("nib").setup({ model = model })
   local dir = vim.fn.tempname()
