@@ -17,3 +17,4 @@ pub mod prompt;
 pub mod report;
 pub mod review;
 pub mod runtime;
+pub mod syntax;

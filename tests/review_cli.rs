@@ -313,3 +313,70 @@ fn the_default_model_prefers_is_to_eq_none() {
     assert_eq!(finding["rule"], "nib/identity");
     assert!(confidence > 0.5, "the model prefers `==`: {confidence}");
 }
+
+/// Places come from the syntax tree: every scored place is a finding here,
+/// and none is a type bracket, a loop's `in`, a macro's `!` or a
+/// replacement that would not parse (`&a[..=]`); expressions in f-strings
+/// and negations are places.
+#[test]
+fn findings_are_only_where_a_replacement_still_parses() {
+    let dir = tree(&[
+        (
+            "lib.rs",
+            b"fn f(a: Vec<u32>, n: usize) -> bool {\n    let r = &a[..];\n    println!(\"{}\", r.len());\n    !a.is_empty() && n < 2\n}\n",
+        ),
+        ("app.py", b"for x in xs:\n    s = f\"{x + 1}\"\n"),
+    ]);
+    let out = every_place("llama", "json", dir.path());
+    let v = json(&out);
+    let found: Vec<(String, u64, u64, String)> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().expect("path");
+            let name = Path::new(path)
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (
+                name,
+                f["start"]["line"].as_u64().expect("line"),
+                f["start"]["column"].as_u64().expect("column"),
+                f["fix"]["replacement"].as_str().expect("fix").to_owned(),
+            )
+        })
+        .collect();
+    let at = |file: &str, line: u64| -> Vec<u64> {
+        found
+            .iter()
+            .filter(|f| f.0 == file && f.1 == line)
+            .map(|f| f.2)
+            .collect()
+    };
+    assert!(
+        at("lib.rs", 1).is_empty(),
+        "`Vec<u32>` is a type: {found:?}"
+    );
+    assert!(
+        at("lib.rs", 2).is_empty(),
+        "`&a[..=]` would not parse: {found:?}"
+    );
+    assert!(
+        at("lib.rs", 3).is_empty(),
+        "`println!` is a macro: {found:?}"
+    );
+    assert_eq!(at("lib.rs", 4), [5, 19, 24], "`!`, `&&` and `<`: {found:?}");
+    assert!(at("app.py", 1).is_empty(), "the loop's `in`: {found:?}");
+    assert_eq!(
+        at("app.py", 2),
+        [14, 16],
+        "`+` and `1` inside the f-string: {found:?}"
+    );
+    let negation = found
+        .iter()
+        .find(|f| f.0 == "lib.rs" && f.1 == 4 && f.2 == 5)
+        .expect("`!`");
+    assert_eq!(negation.3, "", "the negation's fix removes it");
+}

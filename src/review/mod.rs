@@ -10,6 +10,7 @@
 pub mod rules;
 mod score;
 mod sites;
+mod tree;
 
 pub use self::score::review;
 pub use self::sites::{Alternative, Language, Site, language_of, rule_names};

@@ -38,7 +38,10 @@ pub fn review(
     let Some(language) = path.and_then(language_of) else {
         return Ok(Review::default());
     };
-    let mut sites = language.sites(text);
+    let id = path
+        .and_then(|p| crate::languages::by_path(p.to_str()?))
+        .map_or("", |l| l.id.as_str());
+    let mut sites = language.sites(id, text);
     if let Some(only) = &options.only {
         sites.retain(|s| only.iter().any(|r| r.start <= s.start && s.start < r.end));
     }
@@ -112,18 +115,10 @@ fn tokenizer_error(e: String) -> ReviewError {
     EngineError::BadOutput(format!("tokenizer: {e}")).into()
 }
 
-/// The text as written, then each alternative as it would be written there:
-/// a word put between identifier characters gets spaces (`x==None` → `x is None`).
+/// The text as written, then each alternative as it would be written there.
 fn candidates(text: &str, site: &Site) -> Vec<String> {
-    let is_ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
-    let before = is_ident(text[..site.start].chars().next_back());
-    let after = is_ident(text[site.end..].chars().next());
     std::iter::once(text[site.start..site.end].to_owned())
-        .chain(site.alternatives.iter().map(|a| {
-            let word = a.text.starts_with(|c: char| c.is_alphabetic());
-            let pad = |yes: bool| if word && yes { " " } else { "" };
-            format!("{}{}{}", pad(before), a.text, pad(after))
-        }))
+        .chain(site.alternatives.iter().map(|a| site.written(text, a.text)))
         .collect()
 }
 
@@ -148,11 +143,19 @@ fn judge(
     let original = &candidates[0];
     Some(Finding {
         rule: alternative.rule.to_owned(),
-        message: format!(
-            "`{original}` here looks like a bug; the model expects `{}` ({:.0}%)",
-            alternative.text,
-            confidence * 100.0
-        ),
+        message: if alternative.text.is_empty() {
+            format!(
+                "`{}` here looks like a bug; the model expects it removed ({:.0}%)",
+                site.member,
+                confidence * 100.0
+            )
+        } else {
+            format!(
+                "`{original}` here looks like a bug; the model expects `{}` ({:.0}%)",
+                alternative.text,
+                confidence * 100.0
+            )
+        },
         confidence,
         start: site.start,
         end: site.end,
@@ -233,7 +236,7 @@ mod tests {
 
     fn site(text: &str) -> Site {
         let lang = language_of(Path::new("a.py")).expect("python");
-        lang.sites(text).remove(0)
+        lang.sites("python", text).remove(0)
     }
 
     #[test]

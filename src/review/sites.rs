@@ -56,6 +56,19 @@ pub struct Site {
     pub alternatives: Vec<Alternative>,
 }
 
+impl Site {
+    /// `alternative` as it would be written in place of this site in
+    /// `text`: a word put between identifier characters gets spaces
+    /// (`x==None` → `x is None`).
+    pub fn written(&self, text: &str, alternative: &str) -> String {
+        let before = text[..self.start].chars().next_back().is_some_and(is_ident);
+        let after = text[self.end..].chars().next().is_some_and(is_ident);
+        let word = alternative.starts_with(char::is_alphabetic);
+        let pad = |yes: bool| if word && yes { " " } else { "" };
+        format!("{}{alternative}{}", pad(before), pad(after))
+    }
+}
+
 /// Operators longer than one character, so that maximal munch never reads
 /// `->` as `-`, `>>=` as `>=` or `...` as `..`; the members themselves are
 /// added per language.
@@ -130,7 +143,13 @@ fn is_ident(c: char) -> bool {
 impl Language {
     /// Every member, with the alternatives of all the classes it is in (the
     /// first class to name an alternative gives its rule).
-    fn alternatives(&'static self, member: &str) -> Option<(&'static str, Vec<Alternative>)> {
+    pub(super) fn alternatives(
+        &'static self,
+        member: &str,
+    ) -> Option<(&'static str, Vec<Alternative>)> {
+        if member.is_empty() {
+            return None; // nothing written is no place (removals go the other way)
+        }
         let mut spelled = None;
         let mut alternatives: Vec<Alternative> = Vec::new();
         for group in &self.groups {
@@ -150,8 +169,17 @@ impl Language {
         spelled.map(|s| (s, alternatives))
     }
 
-    /// Candidate places in `text`, in order.
-    pub fn sites(&'static self, text: &str) -> Vec<Site> {
+    /// Candidate places in a file of the language `language_id` (of
+    /// `languages.json`), in order: from its syntax tree where nib has the
+    /// grammar, else from the lexer ([`Language::lexed_sites`]).
+    pub fn sites(&'static self, language_id: &str, text: &str) -> Vec<Site> {
+        super::tree::sites(self, language_id, text).unwrap_or_else(|| self.lexed_sites(text))
+    }
+
+    /// Candidate places found by the lexer: every member in code (outside
+    /// strings and comments), with heuristics for type brackets and loops.
+    /// Removals (`negation`) need the syntax tree and are not offered.
+    pub fn lexed_sites(&'static self, text: &str) -> Vec<Site> {
         let mut sites = Vec::new();
         for range in code_ranges(text, self.lang) {
             let code = &text[range.clone()];
@@ -181,7 +209,12 @@ impl Language {
                     i += len;
                     continue;
                 }
-                if let Some((member, alternatives)) = self.alternatives(&member) {
+                if let Some((member, mut alternatives)) = self.alternatives(&member) {
+                    alternatives.retain(|a| !a.text.is_empty());
+                    if alternatives.is_empty() {
+                        i += len;
+                        continue;
+                    }
                     sites.push(Site {
                         start,
                         end: start + len,
@@ -231,7 +264,11 @@ impl Language {
             .iter()
             .copied()
             .chain(members.map(String::as_str))
-            .filter(|p| !p.starts_with(|c: char| c.is_alphanumeric()) && code.starts_with(p))
+            .filter(|p| {
+                !p.is_empty()
+                    && !p.starts_with(|c: char| c.is_alphanumeric())
+                    && code.starts_with(p)
+            })
             .map(str::len)
             .max()
             .unwrap_or_else(|| code.chars().next().map_or(1, char::len_utf8))
@@ -305,7 +342,7 @@ mod tests {
     fn a_loops_in_is_no_membership_test() {
         let py = language_of(Path::new("a.py")).expect("python");
         let members = |text: &str| -> Vec<String> {
-            py.sites(text)
+            py.lexed_sites(text)
                 .iter()
                 .filter(|s| s.member.contains("in"))
                 .map(|s| text[s.start..s.end].to_owned())
@@ -322,7 +359,7 @@ mod tests {
 
     fn found(ext: &str, text: &str) -> Vec<String> {
         let lang = language_of(Path::new(&format!("f.{ext}"))).expect("a language");
-        lang.sites(text)
+        lang.lexed_sites(text)
             .into_iter()
             .map(|s| {
                 assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
@@ -408,7 +445,7 @@ mod tests {
             ["is not@11", "and@23", "not in@29", "or@38"]
         );
         let lang = language_of(Path::new("a.py")).expect("python");
-        let site = &lang.sites("a is  not b")[0];
+        let site = &lang.lexed_sites("a is  not b")[0];
         assert_eq!((site.member, site.end), ("is not", 9));
         let alternatives: Vec<_> = site.alternatives.iter().map(|a| (a.text, a.rule)).collect();
         assert_eq!(alternatives, [("!=", "identity"), ("is", "identity")]);
