@@ -134,6 +134,16 @@ impl Policy {
             .fold(1.0, f64::min)
     }
 
+    /// The rules a review of a `rule_set` file need not score: turned off,
+    /// or with a threshold no probability reaches.
+    pub fn unscored_rules(&self, rule_set: Option<&str>) -> Vec<String> {
+        crate::review::rules::all()
+            .iter()
+            .filter(|r| !self.enabled(&r.name) || self.threshold(&r.name, rule_set) > 1.0)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// Whether `path`, found by walking `root`, is excluded: by the command
     /// line's globs (relative to `root`) or the configuration's (relative
     /// to its folder).

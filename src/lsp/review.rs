@@ -107,8 +107,9 @@ impl Shared {
         let policy = review_policy(uri, settings.min_confidence);
         let mut options = crate::review::ReviewOptions::default();
         let path = diagnostics::review_path(&shown, &snapshot.language);
-        options.min_confidence =
-            policy.lowest_threshold(crate::lint::policy::rule_set_of(path.as_deref()));
+        let rule_set = crate::lint::policy::rule_set_of(path.as_deref());
+        options.min_confidence = policy.lowest_threshold(rule_set);
+        options.unscored_rules = policy.unscored_rules(rule_set);
         let (reply, answer) = oneshot::channel();
         self.scheduler.review(ReviewJob {
             uri: uri.clone(),

@@ -30,6 +30,10 @@ pub struct ReviewOptions {
     /// Only places inside these byte ranges (the lines a change touched);
     /// `None` for the whole text.
     pub only: Option<Vec<std::ops::Range<usize>>>,
+    /// Rules not to score at all (turned off, or with a threshold above 1,
+    /// which no finding can reach): their alternatives are dropped, and
+    /// places left without one are not scored.
+    pub unscored_rules: Vec<String>,
 }
 
 impl Default for ReviewOptions {
@@ -44,6 +48,7 @@ impl Default for ReviewOptions {
             max_sites: 400,
             prompt_tokens: 1024,
             only: None,
+            unscored_rules: Vec::new(),
         }
     }
 }

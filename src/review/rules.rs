@@ -87,7 +87,7 @@ impl Rule {
              nib offers the fix as a quick fix in the editor and in SARIF. A correct line \
              it flags can be kept with `nib: ignore[{name}]` in a comment on that line, or \
              the rule set aside with `--ignore {name}` or `ignore = [\"{name}\"]` in `nib.toml`.\n\n\
-             Reported by default at confidence {thresholds}.\n",
+             {thresholds}.\n",
             name = self.name,
             summary = self.summary,
             why = self.why,
@@ -99,16 +99,29 @@ impl Rule {
         out
     }
 
-    /// The default thresholds per rule set, as prose.
+    /// The default thresholds per rule set, as prose; above 1 is off.
     fn thresholds_text(&self) -> String {
         if self.min_confidence.is_empty() {
-            return "0.9".into();
+            return "Reported by default at confidence 0.9".into();
         }
-        self.min_confidence
-            .iter()
-            .map(|(set, t)| format!("{t} ({set})"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let (off, on): (Vec<_>, Vec<_>) = self.min_confidence.iter().partition(|(_, t)| **t > 1.0);
+        let mut parts = Vec::new();
+        if !on.is_empty() {
+            let list: Vec<String> = on.iter().map(|(set, t)| format!("{t} ({set})")).collect();
+            parts.push(format!(
+                "Reported by default at confidence {}",
+                list.join(", ")
+            ));
+        }
+        if !off.is_empty() {
+            let sets: Vec<&str> = off.iter().map(|(set, _)| set.as_str()).collect();
+            parts.push(format!(
+                "Off by default in {} (not scored; turn it on with `[rules.{}] min-confidence = 0.99` in `nib.toml`)",
+                sets.join(", "),
+                self.name
+            ));
+        }
+        parts.join(". ")
     }
 }
 

@@ -45,6 +45,13 @@ pub fn review(
     if let Some(only) = &options.only {
         sites.retain(|s| only.iter().any(|r| r.start <= s.start && s.start < r.end));
     }
+    if !options.unscored_rules.is_empty() {
+        for site in &mut sites {
+            site.alternatives
+                .retain(|a| !options.unscored_rules.iter().any(|r| r == a.rule));
+        }
+        sites.retain(|s| !s.alternatives.is_empty());
+    }
     let mut review = Review {
         sites: sites.len(),
         ..Review::default()

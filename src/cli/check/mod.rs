@@ -392,10 +392,10 @@ fn review_one(
     cancel: &CancelToken,
 ) -> anyhow::Result<Output> {
     let defaults = ReviewOptions::default();
+    let rule_set = crate::lint::policy::rule_set_of(Some(&input.path));
     let options = ReviewOptions {
-        min_confidence: input
-            .policy
-            .lowest_threshold(crate::lint::policy::rule_set_of(Some(&input.path))),
+        min_confidence: input.policy.lowest_threshold(rule_set),
+        unscored_rules: input.policy.unscored_rules(rule_set),
         max_sites: args.max_sites.unwrap_or(defaults.max_sites),
         only: input.only.clone(),
         ..defaults
