@@ -319,6 +319,12 @@ fn review_all(
     if jobs > 1 && model.threads.is_none() {
         model.threads = Some((cores / jobs).max(1));
     }
+    // The biggest files first: with several jobs, a big file claimed last
+    // would leave the other cores idle while it runs alone.
+    let mut schedule: Vec<usize> = (0..inputs.len()).collect();
+    if jobs > 1 {
+        schedule.sort_by_key(|&i| std::cmp::Reverse(inputs[i].text.len()));
+    }
     let next = AtomicUsize::new(0);
     let cancel = CancelToken::new();
     // A model that fails to load stops every thread; its error is the one told.
@@ -327,7 +333,8 @@ fn review_all(
     std::thread::scope(|scope| -> anyhow::Result<()> {
         for _ in 0..jobs {
             let send = send.clone();
-            let (model, next, cancel, failure) = (&model, &next, &cancel, &failure);
+            let (model, next, cancel, failure, schedule) =
+                (&model, &next, &cancel, &failure, &schedule);
             scope.spawn(move || {
                 let mut engine = match model.load() {
                     Ok(engine) => engine,
@@ -345,10 +352,9 @@ fn review_all(
                     }
                     // Every index claimed is answered, so the results stay
                     // in order with none missing.
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= inputs.len() {
+                    let Some(&i) = schedule.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         return;
-                    }
+                    };
                     let result = review_one(&mut *engine, &inputs[i], args, cancel);
                     if send.send((i, result)).is_err() {
                         return;
