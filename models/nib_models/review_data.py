@@ -391,8 +391,13 @@ def _windows(text, rng, min_lines, max_lines):
     return "".join(lines[s:s + size]), s + 1
 
 
-def make_bench(docs, rules, out_dir, n, seed=0, min_lines=40, max_lines=120, max_share=0.25, log=print):
+def make_bench(docs, rules, out_dir, n, seed=0, min_lines=40, max_lines=120, max_share=0.25, log=print,
+               find=None):
     """``n`` buggy and ``n`` clean windows of held-out files; returns the manifest.
+
+    ``find(text, lang, rules)`` gives a window's sites; the default is this module's scanner,
+    while the benchmark passes nib's own places (``nib sites``), so that bugs go only where nib
+    would look and every injected bug still parses.
 
     Every window holds at least one site. A buggy window has one site replaced by a uniformly
     chosen candidate (the site: a uniform rule among the window's, then a uniform site of it); the mutated text must lex to the same sites
@@ -429,7 +434,8 @@ def make_bench(docs, rules, out_dir, n, seed=0, min_lines=40, max_lines=120, max
                 continue
             text, first_line = w
             lr = rules_for_lang(rules, lang)
-            sites = find_sites(text, lr)
+            find = find or (lambda text, lang, lr: find_sites(text, lr))
+            sites = find(text, lang, lr)
             if not sites:
                 continue
             entry = {"kind": kind, "lang": lang, "package": d["package"], "source": d["path"],
@@ -443,7 +449,7 @@ def make_bench(docs, rules, out_dir, n, seed=0, min_lines=40, max_lines=120, max
                 alt, rule = rng.choice(s.candidates)
                 alt_text = spelled(text, s, alt)
                 mutated = text[:s.start] + alt_text + text[s.end:]
-                again = find_sites(mutated, lr)
+                again = find(mutated, lang, lr)
                 if len(again) != len(sites) or not any(s.start <= x.start < s.start + len(alt_text) and x.original == alt for x in again):
                     continue
                 line, col = s.line_col(text)

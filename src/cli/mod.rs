@@ -8,6 +8,7 @@ mod generate;
 mod output;
 mod rule;
 mod serve;
+mod sites;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Explain a review rule (what it finds, why, an example and its fix), or list them.
     Rule(rule::RuleArgs),
+    /// List the places a review would score in a file, as JSON (no model needed).
+    Sites(sites::SitesArgs),
     /// Report the ONNX Runtime library, execution providers and model details.
     Doctor(doctor::DoctorArgs),
     /// Run the language server on stdin/stdout (inline completions over LSP).
@@ -216,6 +219,7 @@ pub fn main() -> ExitCode {
         Command::Complete(args) => complete::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Rule(args) => rule::run(args),
+        Command::Sites(args) => sites::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Completions(args) => completions::run(args),
     });

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::sites::{Site, language_of};
+use super::sites::{Site, sites_of};
 use super::{Finding, Review, ReviewError, ReviewOptions};
 use crate::engine::{CancelToken, Engine, EngineError};
 use crate::prompt::{BudgetSplit, CompletionContext, FimOrder, build_prompt};
@@ -35,13 +35,12 @@ pub fn review(
     options: &ReviewOptions,
     cancel: &CancelToken,
 ) -> Result<Review, ReviewError> {
-    let Some(language) = path.and_then(language_of) else {
+    if super::looks_minified(text) {
+        return Ok(Review::default());
+    }
+    let Some(mut sites) = path.and_then(|p| sites_of(p, text)) else {
         return Ok(Review::default());
     };
-    let id = path
-        .and_then(|p| crate::languages::by_path(p.to_str()?))
-        .map_or("", |l| l.id.as_str());
-    let mut sites = language.sites(id, text);
     if let Some(only) = &options.only {
         sites.retain(|s| only.iter().any(|r| r.start <= s.start && s.start < r.end));
     }

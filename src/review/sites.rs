@@ -129,6 +129,14 @@ pub fn language_of(path: &Path) -> Option<&'static Language> {
     LANGUAGES.iter().find(|l| l.name == rules)
 }
 
+/// The candidate places of a file's text, by its path's language; `None`
+/// for languages without rules.
+pub fn sites_of(path: &Path, text: &str) -> Option<Vec<Site>> {
+    let rules = language_of(path)?;
+    let id = crate::languages::by_path(path.to_str()?).map_or("", |l| l.id.as_str());
+    Some(rules.sites(id, text))
+}
+
 /// Whether whitespace (or the text's edge) stands on both sides of a range.
 fn spaced(text: &str, start: usize, end: usize) -> bool {
     let before = text[..start].chars().next_back();

@@ -61,13 +61,15 @@ pub(super) fn sites(rules: &'static Language, language_id: &str, text: &str) -> 
 }
 
 /// Calls `visit` on every token in text order: the leaves, and anonymous
-/// nodes made of several (Python's `is not`, `not in`), whole. Skips what
-/// the parser could not make sense of (`ERROR` nodes).
+/// nodes made of several (Python's `is not`, `not in`), whole. Goes into
+/// `ERROR` nodes too: a fragment (a window of a file, a buffer being
+/// typed) parses into whole expressions inside them, and a token whose
+/// parent is the `ERROR` itself is no operator of an expression anyway.
 fn walk(cursor: &mut TreeCursor<'_>, mut visit: impl FnMut(Node<'_>)) {
     loop {
         let node = cursor.node();
-        let token = node.child_count() == 0 || !node.is_named();
-        let descend = !token && !node.is_error() && cursor.goto_first_child();
+        let token = node.child_count() == 0 || (!node.is_named() && !node.is_error());
+        let descend = !token && cursor.goto_first_child();
         if !descend {
             if token && !node.is_error() {
                 visit(node);

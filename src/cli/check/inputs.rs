@@ -79,12 +79,16 @@ pub fn read_text(path: &Path) -> Option<String> {
     }
 }
 
-/// Bytes as reviewable text: UTF-8 without NUL bytes.
+/// Bytes as reviewable text: UTF-8 without NUL bytes, not minified.
 pub fn text_of(bytes: Vec<u8>) -> Result<String, &'static str> {
     if bytes.contains(&0) {
         return Err("binary file");
     }
-    String::from_utf8(bytes).map_err(|_| "not UTF-8 text")
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text")?;
+    if crate::review::looks_minified(&text) {
+        return Err("minified or generated (mostly lines over 300 characters); review its source");
+    }
+    Ok(text)
 }
 
 /// Paths as the user would write them: without a leading `./`.
