@@ -108,7 +108,11 @@ mod tests {
     fn minified_text_is_told_from_code_with_a_few_long_lines() {
         let long = format!("var a={};\n", "b+c,".repeat(200));
         assert!(super::looks_minified(&long.repeat(3)));
-        let code = format!("{}x = '{}'\n", "def f(x):\n    return x + 1\n".repeat(40), "y".repeat(400));
+        let code = format!(
+            "{}x = '{}'\n",
+            "def f(x):\n    return x + 1\n".repeat(40),
+            "y".repeat(400)
+        );
         assert!(!super::looks_minified(&code));
         assert!(!super::looks_minified("a = 1\n"));
     }
