@@ -249,7 +249,10 @@ const normEol = (s) => s.replace(/\r\n?/g, '\n');
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
 
-test('status bar shows ready', async (page) => {
+test('opening a Python file starts the extension; the status bar shows ready', async (page) => {
+  // The extension activates on the languages nib serves, not at startup.
+  if (events().some((e) => e.event === 'activated')) throw new Error('activated before any file of a served language opened');
+  await openFile(page, 'status.py', 'import os\n');
   const text = await waitFor('"nib: ready" in the status bar', 90_000, async () => {
     const t = await statusText(page);
     if (t && t.includes('nib: error')) {
