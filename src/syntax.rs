@@ -26,6 +26,8 @@ pub fn grammar(language_id: &str) -> Option<Language> {
 pub struct Parsed {
     parser: Parser,
     tree: Tree,
+    /// Byte offsets where the text's lines start, for tree-sitter's points.
+    line_starts: Vec<usize>,
 }
 
 impl Parsed {
@@ -35,7 +37,14 @@ impl Parsed {
         let mut parser = Parser::new();
         parser.set_language(&grammar(language_id)?).ok()?;
         let tree = parser.parse(text, None)?;
-        Some(Self { parser, tree })
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Some(Self {
+            parser,
+            tree,
+            line_starts,
+        })
     }
 
     pub fn tree(&self) -> &Tree {
@@ -43,42 +52,105 @@ impl Parsed {
     }
 
     /// Whether `text` with `start..end` replaced by `with` parses as well as
-    /// `text` does: no syntax error at all when `text` has none, else none
-    /// in the statement around the edit. Reparses incrementally.
+    /// `text` does: no syntax error where there was none, else none around
+    /// the edit. In a big file only the top-level item holding the edit (a
+    /// function, a class, a statement) is parsed again, on its own, so a
+    /// check costs that item (a big file has thousands of places); else the
+    /// whole text is reparsed incrementally.
     pub fn still_parses(&mut self, text: &str, start: usize, end: usize, with: &str) -> bool {
-        let edited = format!("{}{with}{}", &text[..start], &text[end..]);
+        // The root's child holding the edit, by the cursor: `Node::parent`
+        // walks down from the root each time, too slow for every place.
+        let mut cursor = self.tree.root_node().walk();
+        let item = cursor
+            .goto_first_child_for_byte(start)
+            .map(|_| cursor.node())
+            .map(|n| (n.start_byte(), n.end_byte(), n.has_error()));
+        drop(cursor);
+        let Some((from, to, item_has_error)) =
+            // A standalone parse costs the item, an incremental one grows
+            // with the file: the item only where it is a small part of it.
+            item.filter(|&(from, to, _)| {
+                (to - from) * 8 < text.len() && from <= start && end <= to
+            })
+        else {
+            return self.still_parses_in_file(text, start, end, with);
+        };
+        let edited = format!("{}{with}{}", &text[from..start], &text[end..to]);
+        let Some(tree) = self.parser.parse(&edited, None) else {
+            return false;
+        };
+        if !item_has_error {
+            return !tree.root_node().has_error();
+        }
+        around_is_clean(&tree, start - from, start - from + with.len())
+    }
+
+    /// [`Parsed::still_parses`] by an incremental reparse of the whole
+    /// text, read in place.
+    fn still_parses_in_file(&mut self, text: &str, start: usize, end: usize, with: &str) -> bool {
         let new_end = start + with.len();
+        let start_position = self.point(start);
         let mut old = self.tree.clone();
         old.edit(&InputEdit {
             start_byte: start,
             old_end_byte: end,
             new_end_byte: new_end,
-            start_position: point(text, start),
-            old_end_position: point(text, end),
-            new_end_position: point(&edited, new_end),
+            start_position,
+            old_end_position: self.point(end),
+            new_end_position: advance(start_position, with),
         });
-        let Some(tree) = self.parser.parse(&edited, Some(&old)) else {
+        let (before, after) = (&text.as_bytes()[..start], &text.as_bytes()[end..]);
+        let mut read = |at: usize, _: Point| -> &[u8] {
+            if at < start {
+                &before[at..]
+            } else if at < new_end {
+                &with.as_bytes()[at - start..]
+            } else {
+                after.get(at - new_end..).unwrap_or_default()
+            }
+        };
+        let Some(tree) = self.parser.parse_with_options(&mut read, Some(&old), None) else {
             return false;
         };
         if !self.tree.root_node().has_error() {
             return !tree.root_node().has_error();
         }
-        // The file has errors elsewhere: look at what encloses the edit, a
-        // few levels up (the expression and its statement).
-        let mut node = tree.root_node().descendant_for_byte_range(start, new_end);
-        for _ in 0..4 {
-            node = node.and_then(|n| n.parent().filter(|p| p.parent().is_some()).or(Some(n)));
+        around_is_clean(&tree, start, new_end)
+    }
+
+    /// The row and byte column of a byte offset of the parsed text.
+    fn point(&self, at: usize) -> Point {
+        let row = self.line_starts.partition_point(|&s| s <= at) - 1;
+        Point {
+            row,
+            column: at - self.line_starts[row],
         }
-        node.is_some_and(|n| !n.has_error())
     }
 }
 
-/// The row and byte column of a byte offset, as tree-sitter counts them.
-fn point(text: &str, at: usize) -> Point {
-    let before = &text[..at];
-    let row = before.matches('\n').count();
-    let column = at - before.rfind('\n').map_or(0, |i| i + 1);
-    Point { row, column }
+/// Whether what encloses `start..end` in `tree`, a few levels up (the
+/// expression and its statement), is free of syntax errors: for texts with
+/// errors elsewhere.
+fn around_is_clean(tree: &Tree, start: usize, end: usize) -> bool {
+    let mut node = tree.root_node().descendant_for_byte_range(start, end);
+    for _ in 0..4 {
+        node = node.and_then(|n| n.parent().filter(|p| p.parent().is_some()).or(Some(n)));
+    }
+    node.is_some_and(|n| !n.has_error())
+}
+
+/// Where `inserted` ends when it starts at `from`.
+fn advance(from: Point, inserted: &str) -> Point {
+    match inserted.rfind('\n') {
+        Some(last) => Point {
+            row: from.row + inserted.matches('\n').count(),
+            column: inserted.len() - last - 1,
+        },
+        None => Point {
+            row: from.row,
+            column: from.column + inserted.len(),
+        },
+    }
 }
 
 #[cfg(test)]

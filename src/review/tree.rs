@@ -39,8 +39,8 @@ const INTEGER_KINDS: &[&str] = &[
 pub(super) fn sites(rules: &'static Language, language_id: &str, text: &str) -> Option<Vec<Site>> {
     let mut parsed = Parsed::new(language_id, text)?;
     let mut found = Vec::new();
-    walk(&mut parsed.tree().walk(), |node| {
-        if let Some(site) = site_at(rules, text, node) {
+    walk(&mut parsed.tree().walk(), |leaf, ancestors| {
+        if let Some(site) = site_at(rules, text, leaf, ancestors) {
             found.push(site);
         }
     });
@@ -60,32 +60,42 @@ pub(super) fn sites(rules: &'static Language, language_id: &str, text: &str) -> 
     Some(found)
 }
 
-/// Calls `visit` on every token in text order: the leaves, and anonymous
-/// nodes made of several (Python's `is not`, `not in`), whole. Goes into
-/// `ERROR` nodes too: a fragment (a window of a file, a buffer being
-/// typed) parses into whole expressions inside them, and a token whose
-/// parent is the `ERROR` itself is no operator of an expression anyway.
-fn walk(cursor: &mut TreeCursor<'_>, mut visit: impl FnMut(Node<'_>)) {
+/// Calls `visit` on every token in text order, with its ancestors (the
+/// parent last): the leaves, and anonymous nodes made of several (Python's
+/// `is not`, `not in`), whole. Goes into `ERROR` nodes too: a fragment (a
+/// window of a file, a buffer being typed) parses into whole expressions
+/// inside them, and a token whose parent is the `ERROR` itself is no
+/// operator of an expression anyway. The ancestors come from the walk, not
+/// `Node::parent`, which searches down from the root on every call.
+fn walk<'t>(cursor: &mut TreeCursor<'t>, mut visit: impl FnMut(Node<'t>, &[Node<'t>])) {
+    let mut ancestors: Vec<Node<'t>> = Vec::new();
     loop {
         let node = cursor.node();
         let token = node.child_count() == 0 || (!node.is_named() && !node.is_error());
-        let descend = !token && cursor.goto_first_child();
-        if !descend {
-            if token && !node.is_error() {
-                visit(node);
+        if !token && cursor.goto_first_child() {
+            ancestors.push(node);
+            continue;
+        }
+        if token && !node.is_error() {
+            visit(node, &ancestors);
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                return;
             }
-            while !cursor.goto_next_sibling() {
-                if !cursor.goto_parent() {
-                    return;
-                }
-            }
+            ancestors.pop();
         }
     }
 }
 
 /// The place a leaf is, if any.
-fn site_at(rules: &'static Language, text: &str, leaf: Node<'_>) -> Option<Site> {
-    let parent = leaf.parent()?;
+fn site_at(
+    rules: &'static Language,
+    text: &str,
+    leaf: Node<'_>,
+    ancestors: &[Node<'_>],
+) -> Option<Site> {
+    let (&parent, above) = ancestors.split_last()?;
     let written = text.get(leaf.byte_range())?;
     let (start, mut end) = (leaf.start_byte(), leaf.end_byte());
     let member: String = written.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -101,7 +111,7 @@ fn site_at(rules: &'static Language, text: &str, leaf: Node<'_>) -> Option<Site>
                 n.kind() == "unary_expression" && n.child(0).is_some_and(|c| c.kind() == "!")
             })
         };
-        !doubled(parent.parent()) && !doubled(parent.child_by_field_name("argument"))
+        !doubled(above.last().copied()) && !doubled(parent.child_by_field_name("argument"))
     } else if !leaf.is_named() {
         OPERATOR_PARENTS.contains(&parent.kind())
             || (parent.kind() == "boolean_literal" && matches!(kind, "true" | "false"))
