@@ -58,7 +58,7 @@
                  (lambda () (with-lsp-workspace (nib-lsp--workspace)
                               (equal (gethash "state" (lsp-request "nib/status" nil)) "ready"))))
   (nib-lsp-review-file)
-  (let* ((diag (nib-test-wait "a nib diagnostic on line 2" 30
+  (let* ((diag (nib-test-wait "a nib diagnostic on line 2" 90
                               (lambda ()
                                 (seq-find (lambda (d) (and (equal (gethash "source" d) "nib")
                                                            (= (gethash "line" (gethash "start" (gethash "range" d))) 1)))
