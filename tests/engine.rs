@@ -217,18 +217,35 @@ fn a_required_prefix_starts_the_output() {
     assert!(out.text.starts_with("    ret"), "{:?}", out.text);
 }
 
+/// The fixtures, and nib's own model: its graph computes only the logits a
+/// run needs (`logits_to_keep`), which the fixtures' exports do not.
+fn scoring_engines() -> Vec<(&'static str, OrtEngine)> {
+    let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    let own = common::load_model(&default, false);
+    assert!(
+        own.info().logits_to_keep,
+        "nib's graph takes logits_to_keep"
+    );
+    let llama = load("llama");
+    assert!(!llama.info().logits_to_keep);
+    vec![("llama", llama), ("gpt2", load("gpt2")), ("default", own)]
+}
+
 #[test]
 fn scores_are_the_model_s_log_probabilities() {
-    for name in ["llama", "gpt2"] {
-        let mut engine = load(name);
-        let prompt = engine.tokenizer().encode_prompt(CODE).expect("encode");
+    for (name, mut engine) in scoring_engines() {
+        // Mid-statement, so that no model ends the text here.
+        let prompt = engine
+            .tokenizer()
+            .encode_prompt(&format!("{CODE}\nprint(fibonacci("))
+            .expect("encode");
         let greedy = engine
             .generate(&request(prompt.clone(), 3), &mut RunToEnd)
             .expect("generate")
             .tokens;
         assert_eq!(greedy.len(), 3, "{name}");
         // The greedy token scores highest among all single tokens.
-        let vocab = engine.info().vocab_size.min(4096) as u32;
+        let vocab = engine.info().vocab_size.min(8192) as u32;
         let singles: Vec<Vec<u32>> = (0..vocab).map(|t| vec![t]).collect();
         let scores = engine.score(&prompt, &singles).expect("score singles");
         let best = (0..scores.len())
@@ -257,6 +274,44 @@ fn scores_are_the_model_s_log_probabilities() {
             .generate(&request(prompt.clone(), 3), &mut RunToEnd)
             .expect("generate again");
         assert_eq!(again.tokens, greedy, "{name}");
+    }
+}
+
+#[test]
+fn scoring_against_the_first_stops_early_only_when_nothing_is_above_it() {
+    for (name, mut engine) in scoring_engines() {
+        let tokenizer = engine.tokenizer();
+        let prompt = tokenizer.encode_prompt(CODE).expect("encode");
+        // The written continuation first, then others of one and more
+        // tokens, some likelier than it and some not.
+        let continuations: Vec<Vec<u32>> = ["    return", " n", "\n", "    pass\n", "xyz = 1"]
+            .iter()
+            .map(|t| tokenizer.encode(t).expect("encode"))
+            .collect();
+        let exact = engine.score(&prompt, &continuations).expect("score");
+        let best_other = exact[1..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let gap = best_other - exact[0];
+        for margin in [gap - 5.0, gap - 0.01, gap + 0.01, gap + 5.0, -50.0, 50.0] {
+            let got = engine
+                .score_above_first(&prompt, &continuations, margin)
+                .expect("score above first");
+            let above = exact[1..].iter().any(|&s| s >= exact[0] + margin);
+            match got {
+                Some(scores) => {
+                    assert!(above, "{name}: scores at margin {margin} with none above");
+                    for (a, b) in scores.iter().zip(&exact) {
+                        assert!((a - b).abs() < 1e-4, "{name}: {a} vs {b}");
+                    }
+                }
+                None => assert!(
+                    !above,
+                    "{name}: nothing at margin {margin}, yet one is above"
+                ),
+            }
+        }
+        // Scoring left the engine as it was.
+        let again = engine.score(&prompt, &continuations).expect("score again");
+        assert_eq!(again.len(), exact.len());
     }
 }
 

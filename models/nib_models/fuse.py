@@ -13,7 +13,12 @@ exporter's pins, so they are installed into a separate folder (--builder-path,
 created on first use from PyPI). The result must reproduce PyTorch's greedy
 output exactly, else the export fails.
 
+The fused graph also takes an optional `logits_to_keep` (see
+`add_logits_to_keep`): a prompt's run then computes the logits of its last
+position only, not a vocabulary's worth for every prompt token.
+
 Usage: nib-fuse --model runs/base/final --out runs/base/onnx/fused [--precision fp32|int4]
+       nib-fuse --add-logits-to-keep models/default/model.onnx
 """
 
 from __future__ import annotations
@@ -43,6 +48,46 @@ def ensure_builder(path: Path) -> Path:
     return path
 
 
+LOGITS_TO_KEEP = "logits_to_keep"
+
+
+def add_logits_to_keep(graph: Path) -> bool:
+    """Gives the graph an optional input `logits_to_keep` (int64, shape [1]),
+    as Hugging Face's `logits_to_keep`: the logits of the last k positions
+    only, all of them when 0. It is an initializer that is also an input, so
+    it defaults to 0 and runners that do not know it see the graph as before.
+    The lm_head is about 40% of a small model's work per position, and a
+    prompt needs only its last position's logits.
+
+    Edits the graph file in place; its external weights are not touched.
+    Returns False when the graph already has the input."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(graph), load_external_data=False)
+    g = model.graph
+    if any(i.name == LOGITS_TO_KEEP for i in g.input):
+        return False
+    heads = [n for n in g.node if "logits" in n.output and n.op_type == "MatMul"]
+    if len(heads) != 1:
+        raise RuntimeError(f"{graph}: no single MatMul gives `logits`")
+    head = heads[0]
+    g.input.append(helper.make_tensor_value_info(LOGITS_TO_KEEP, TensorProto.INT64, [1]))
+    g.initializer.extend([
+        helper.make_tensor(LOGITS_TO_KEEP, TensorProto.INT64, [1], [0]),
+        helper.make_tensor("logits_to_keep/axes", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("logits_to_keep/end", TensorProto.INT64, [1], [2**62]),
+    ])
+    at = list(g.node).index(head)
+    # -0 is 0: a slice from 0 keeps every position.
+    g.node.insert(at, helper.make_node("Neg", [LOGITS_TO_KEEP], ["logits_to_keep/start"]))
+    g.node.insert(at + 1, helper.make_node("Slice", [head.input[0], "logits_to_keep/start", "logits_to_keep/end",
+                                                     "logits_to_keep/axes"], ["logits_to_keep/hidden"]))
+    head.input[0] = "logits_to_keep/hidden"
+    onnx.save(model, str(graph))
+    return True
+
+
 def greedy(graph: Path, config: dict, prompt_ids: list[int], max_new: int, eos: int | None) -> list[int]:
     """Greedy decoding over the fused graph with onnxruntime, as nib runs it."""
     import onnxruntime as ort
@@ -58,7 +103,8 @@ def greedy(graph: Path, config: dict, prompt_ids: list[int], max_new: int, eos: 
     for _ in range(max_new):
         total = length + len(feed)
         res = dict(zip(out_names, sess.run(None, {
-            "input_ids": np.array([feed], np.int64), "attention_mask": np.ones([1, total], np.int64), **past})))
+            "input_ids": np.array([feed], np.int64), "attention_mask": np.ones([1, total], np.int64),
+            LOGITS_TO_KEEP: np.array([1], np.int64), **past})))
         token = int(np.argmax(res["logits"][0, -1]))
         out.append(token)
         past = {k: res[k.replace("past_key_values", "present")] for k in past}
@@ -90,6 +136,7 @@ def fuse(model_dir: Path, out_dir: Path, builder_path: Path, precision: str = "f
             if (hf / name).exists():
                 shutil.copy(hf / name, out_dir / name)
     (out_dir / "genai_config.json").unlink(missing_ok=True)
+    add_logits_to_keep(out_dir / "model.onnx")
     (out_dir / "nib.json").write_text(json.dumps(NIB_JSON) + "\n")
     identical = 0
     for ids, want in ref:
@@ -107,12 +154,20 @@ def fuse(model_dir: Path, out_dir: Path, builder_path: Path, precision: str = "f
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Export a nib model as a fused ONNX graph (onnxruntime-genai builder)")
-    ap.add_argument("--model", required=True, help="Hugging Face folder (e.g. runs/base/final)")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--model", help="Hugging Face folder (e.g. runs/base/final)")
+    ap.add_argument("--out")
+    ap.add_argument("--add-logits-to-keep", type=Path, metavar="GRAPH",
+                    help="only give an already fused graph the optional `logits_to_keep` input")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "int4"])
     ap.add_argument("--builder-path", type=Path, default=DEFAULT_BUILDER_PATH)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     a = ap.parse_args(argv)
+    if a.add_logits_to_keep:
+        added = add_logits_to_keep(a.add_logits_to_keep)
+        print(f"{a.add_logits_to_keep}: " + ("logits_to_keep added" if added else "already has logits_to_keep"))
+        return 0
+    if not (a.model and a.out):
+        ap.error("--model and --out are required")
     fuse(Path(a.model), Path(a.out), a.builder_path, a.precision, a.max_new_tokens)
     return 0
 

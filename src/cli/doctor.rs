@@ -189,6 +189,14 @@ fn render(r: &Report) -> String {
                     "copied each step"
                 },
             );
+            line(
+                "logits",
+                &if m.logits_to_keep {
+                    "the positions needed only (logits_to_keep)"
+                } else {
+                    "every position"
+                },
+            );
         }
         Err(e) => line("model", &format!("NOT LOADED: {e}")),
     }

@@ -273,6 +273,24 @@ pub trait Engine: Send {
         continuations: &[Vec<u32>],
     ) -> Result<Vec<f64>, EngineError>;
 
+    /// [`Engine::score`] for a caller that only cares whether some
+    /// continuation after the first scores at least `margin` above the
+    /// first: `None` when none does (their scores need not all be computed),
+    /// else every score. The ONNX backend stops early: a continuation's
+    /// first token bounds its score from above, and no second token is run
+    /// for one whose bound falls short.
+    fn score_above_first(
+        &mut self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+        margin: f64,
+    ) -> Result<Option<Vec<f64>>, EngineError> {
+        let scores = self.score(prompt, continuations)?;
+        let first = scores.first().copied().unwrap_or(f64::NEG_INFINITY);
+        let above = scores.iter().skip(1).any(|&s| s >= first + margin);
+        Ok(above.then_some(scores))
+    }
+
     /// Completes between `request.prefix` and `request.suffix` when the
     /// backend's server lays out fill-in-the-middle prompts itself
     /// (llama.cpp's `/infill`, for a model whose tokenizer nib lacks);

@@ -84,7 +84,13 @@ impl OrtEngine {
                 }),
                 other => other,
             })?;
-        let signature = Signature::read(session.inputs(), session.outputs(), &config)?;
+        let overridable: Vec<_> = session
+            .overridable_initializers()
+            .into_iter()
+            .map(|i| (i.name().to_owned(), i.dtype().clone()))
+            .collect();
+        let signature =
+            Signature::read(session.inputs(), session.outputs(), &overridable, &config)?;
         let fim = FimTokens::detect(&tokenizer);
         let ops = GraphOps::scan(&weights.graph);
         let kv_capacity = if options.copy_kv {
@@ -99,6 +105,7 @@ impl OrtEngine {
             },
             quantized: ops.quantized,
             in_place_kv: kv_capacity.is_some(),
+            logits_to_keep: signature.logits_to_keep.is_some(),
             ..ModelInfo::from_config(files.graph.clone(), &config, fim.as_ref(), settings.fim.spm)
         };
         let cache = PrefixCache::new(
@@ -177,7 +184,7 @@ impl OrtEngine {
         let sig = &self.signature;
         let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
             Vec::with_capacity(sig.kv.len() + 4);
-        for (name, value) in token_inputs(sig, cache.len(), tokens)? {
+        for (name, value) in token_inputs(sig, cache.len(), tokens, rows)? {
             inputs.push((name.into(), value.into()));
         }
         for (slot, value) in sig.kv.iter().zip(&cache.values) {
@@ -219,7 +226,7 @@ impl OrtEngine {
         }
         let sig = &self.signature;
         let mut binding = self.session.create_binding()?;
-        for (name, value) in token_inputs(sig, past, tokens)? {
+        for (name, value) in token_inputs(sig, past, tokens, rows)? {
             binding.bind_input(name, &value)?;
         }
         for (slot, value) in sig.kv.iter().zip(cache.values.iter_mut()) {
@@ -276,11 +283,13 @@ impl OrtEngine {
 }
 
 /// The inputs besides keys and values for running `tokens` after `past`
-/// cached ones, as the graph declares them.
+/// cached ones, as the graph declares them; the logits of the last `rows`
+/// positions are wanted.
 fn token_inputs<'s>(
     sig: &'s Signature,
     past: usize,
     tokens: &[u32],
+    rows: usize,
 ) -> Result<Vec<(&'s str, DynValue)>, EngineError> {
     let n = tokens.len();
     let mut inputs = vec![(
@@ -304,6 +313,15 @@ fn token_inputs<'s>(
             name.as_str(),
             Tensor::from_array(([1i64], vec![past > 0]))?.into_dyn(),
         ));
+    }
+    if let Some(keep) = &sig.logits_to_keep {
+        let shape: &[i64] = if keep.scalar { &[] } else { &[1] };
+        let rows = rows.clamp(1, n) as i64;
+        let value = match keep.input.ty {
+            TensorElementType::Int32 => Tensor::from_array((shape, vec![rows as i32]))?.into_dyn(),
+            _ => Tensor::from_array((shape, vec![rows]))?.into_dyn(),
+        };
+        inputs.push((keep.input.name.as_str(), value));
     }
     Ok(inputs)
 }
@@ -463,6 +481,16 @@ impl Engine for OrtEngine {
         prompt: &[u32],
         continuations: &[Vec<u32>],
     ) -> Result<Vec<f64>, EngineError> {
-        self.score_continuations(prompt, continuations)
+        self.score_continuations(prompt, continuations, None)
+            .map(|scores| scores.unwrap_or_default())
+    }
+
+    fn score_above_first(
+        &mut self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+        margin: f64,
+    ) -> Result<Option<Vec<f64>>, EngineError> {
+        self.score_continuations(prompt, continuations, Some(margin))
     }
 }

@@ -1,18 +1,21 @@
 //! Scoring for [`OrtEngine`]: the log-probability of continuations of a
 //! prompt (what review ranks members by). One prefill serves all the
-//! continuations; each then runs alone and is cut off the cache again.
+//! continuations; each then runs alone and is cut off the cache again,
+//! unless its first token already shows it cannot matter.
 
 use super::EngineError;
 use super::kv_cache::KvCache;
 use super::ort::OrtEngine;
 
 impl OrtEngine {
-    /// The body of [`super::Engine::score`].
+    /// The body of [`super::Engine::score`] (`margin` `None`: always every
+    /// score) and of [`super::Engine::score_above_first`].
     pub(super) fn score_continuations(
         &mut self,
         prompt: &[u32],
         continuations: &[Vec<u32>],
-    ) -> Result<Vec<f64>, EngineError> {
+        margin: Option<f64>,
+    ) -> Result<Option<Vec<f64>>, EngineError> {
         if prompt.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
@@ -26,7 +29,7 @@ impl OrtEngine {
             });
         }
         let mut cache = self.cache_for(prompt)?;
-        let result = self.score_all(&mut cache, prompt, continuations);
+        let result = self.score_all(&mut cache, prompt, continuations, margin);
         self.cache.put(cache);
         result
     }
@@ -36,31 +39,72 @@ impl OrtEngine {
         cache: &mut KvCache,
         prompt: &[u32],
         continuations: &[Vec<u32>],
-    ) -> Result<Vec<f64>, EngineError> {
+        margin: Option<f64>,
+    ) -> Result<Option<Vec<f64>>, EngineError> {
         let done = cache.len();
         let first = self.prefill(cache, &prompt[done..])?;
         let first_norm = log_sum_exp(&first);
-        let width = first.len();
+        // A continuation scores at most its first token's log-probability
+        // (the others add log-probabilities, none above 0 but for f32
+        // rounding, which the slack covers).
+        let bounds = continuations
+            .iter()
+            .map(|c| match c.first() {
+                Some(&head) => Ok(f64::from(logit(&first, head)? - first_norm)),
+                None => Err(EngineError::EmptyPrompt),
+            })
+            .collect::<Result<Vec<f64>, _>>()?;
         let mut scores = Vec::with_capacity(continuations.len());
-        for continuation in continuations {
-            let Some((&head, rest)) = continuation.split_first() else {
-                return Err(EngineError::EmptyPrompt);
-            };
-            let mut total = f64::from(logit(&first, head)? - first_norm);
-            if !rest.is_empty() {
-                // Each token but the last predicts the next one.
-                let fed = &continuation[..continuation.len() - 1];
-                let rows = self.step_rows(cache, fed, fed.len())?;
-                for (row, &next) in rows.chunks_exact(width).zip(rest) {
-                    total += f64::from(logit(row, next)? - log_sum_exp(row));
-                }
-                cache.truncate(prompt.len(), &self.signature)?;
+        if let (Some(margin), Some(reference)) = (margin, continuations.first()) {
+            let reference = self.score_rest(cache, prompt.len(), &first, bounds[0], reference)?;
+            if bounds
+                .iter()
+                .skip(1)
+                .all(|&b| b + BOUND_SLACK < reference + margin)
+            {
+                return Ok(None);
             }
-            scores.push(total);
+            scores.push(reference);
         }
-        Ok(scores)
+        for (continuation, &bound) in continuations.iter().zip(&bounds).skip(scores.len()) {
+            scores.push(self.score_rest(cache, prompt.len(), &first, bound, continuation)?);
+        }
+        if let (Some(margin), Some(&reference)) = (margin, scores.first())
+            && !scores.iter().skip(1).any(|&s| s >= reference + margin)
+        {
+            return Ok(None);
+        }
+        Ok(Some(scores))
+    }
+
+    /// A continuation's score, given its first token's (`head_score`, from
+    /// the prompt's last logits `first`): its other tokens run after the
+    /// prompt, and are then cut off the cache again.
+    fn score_rest(
+        &mut self,
+        cache: &mut KvCache,
+        prompt_len: usize,
+        first: &[f32],
+        head_score: f64,
+        continuation: &[u32],
+    ) -> Result<f64, EngineError> {
+        let mut total = head_score;
+        if continuation.len() > 1 {
+            // Each token but the last predicts the next one.
+            let fed = &continuation[..continuation.len() - 1];
+            let rows = self.step_rows(cache, fed, fed.len())?;
+            for (row, &next) in rows.chunks_exact(first.len()).zip(&continuation[1..]) {
+                total += f64::from(logit(row, next)? - log_sum_exp(row));
+            }
+            cache.truncate(prompt_len, &self.signature)?;
+        }
+        Ok(total)
     }
 }
+
+/// How far f32 rounding may lift a sum of log-probabilities above its
+/// first term: far more than it can, far less than any margin that matters.
+const BOUND_SLACK: f64 = 1e-3;
 
 fn logit(logits: &[f32], id: u32) -> Result<f32, EngineError> {
     logits

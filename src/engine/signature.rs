@@ -51,12 +51,26 @@ pub struct KvSlot {
     pub seq_axis: usize,
 }
 
+/// An input that takes how many of the last positions' logits to compute
+/// (Hugging Face's `logits_to_keep`; nib's fused graphs have it, with a
+/// default of all): a prompt's run needs only its last position's.
+#[derive(Debug, Clone)]
+pub struct KeepInput {
+    pub input: IntInput,
+    /// Whether it is a scalar rather than a one-element vector.
+    pub scalar: bool,
+}
+
+/// The names exporters give the logits-to-keep input.
+const KEEP_NAMES: [&str; 2] = ["logits_to_keep", "num_logits_to_keep"];
+
 #[derive(Debug, Clone)]
 pub struct Signature {
     pub input_ids: IntInput,
     pub attention_mask: Option<IntInput>,
     pub position_ids: Option<IntInput>,
     pub use_cache_branch: Option<String>,
+    pub logits_to_keep: Option<KeepInput>,
     pub logits: String,
     pub logits_ty: TensorElementType,
     pub kv: Vec<KvSlot>,
@@ -78,16 +92,36 @@ fn tensor_parts(outlet: &Outlet) -> Option<(TensorElementType, Vec<i64>, Vec<Str
 }
 
 fn int_input(outlet: &Outlet) -> Result<IntInput, SignatureError> {
-    match tensor_parts(outlet) {
-        Some((ty @ (TensorElementType::Int64 | TensorElementType::Int32), _, _)) => Ok(IntInput {
-            name: outlet.name().to_owned(),
-            ty,
-        }),
+    int_typed(outlet.name(), outlet.dtype()).map(|(input, _)| input)
+}
+
+/// An integer input of this name and type, and its rank.
+fn int_typed(name: &str, dtype: &ValueType) -> Result<(IntInput, usize), SignatureError> {
+    match dtype {
+        ValueType::Tensor {
+            ty: ty @ (TensorElementType::Int64 | TensorElementType::Int32),
+            shape,
+            ..
+        } => Ok((
+            IntInput {
+                name: name.to_owned(),
+                ty: *ty,
+            },
+            shape.len(),
+        )),
         other => Err(SignatureError::UnsupportedType {
-            name: outlet.name().to_owned(),
-            ty: format!("{:?}", other.map(|o| o.0)),
+            name: name.to_owned(),
+            ty: format!("{other:?}"),
         }),
     }
+}
+
+fn keep_input(name: &str, dtype: &ValueType) -> Result<KeepInput, SignatureError> {
+    let (input, rank) = int_typed(name, dtype)?;
+    Ok(KeepInput {
+        input,
+        scalar: rank == 0,
+    })
 }
 
 /// `past_key_values.3.key` → `present.3.key`; `past.3.key` → `present.3.key`.
@@ -113,11 +147,19 @@ fn is_sequence_symbol(symbol: &str) -> bool {
 }
 
 impl Signature {
+    /// `overridable`: the graph's initializers that a run may override
+    /// (inputs with a default), by name and type.
     pub fn read(
         inputs: &[Outlet],
         outputs: &[Outlet],
+        overridable: &[(String, ValueType)],
         config: &ModelConfig,
     ) -> Result<Self, SignatureError> {
+        let mut logits_to_keep = overridable
+            .iter()
+            .find(|(name, _)| KEEP_NAMES.contains(&name.as_str()))
+            .map(|(name, dtype)| keep_input(name, dtype))
+            .transpose()?;
         let mut input_ids = None;
         let mut attention_mask = None;
         let mut position_ids = None;
@@ -130,6 +172,9 @@ impl Signature {
                 "attention_mask" => attention_mask = Some(int_input(input)?),
                 "position_ids" => position_ids = Some(int_input(input)?),
                 "use_cache_branch" => use_cache_branch = Some(input.name().to_owned()),
+                name if KEEP_NAMES.contains(&name) => {
+                    logits_to_keep = Some(keep_input(name, input.dtype())?);
+                }
                 name if name.contains("past") => kv.push(Self::kv_slot(input, outputs, config)?),
                 name => unknown.push(name.to_owned()),
             }
@@ -160,6 +205,7 @@ impl Signature {
             attention_mask,
             position_ids,
             use_cache_branch,
+            logits_to_keep,
             logits: logits.name().to_owned(),
             logits_ty,
             kv,

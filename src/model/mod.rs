@@ -141,6 +141,9 @@ pub struct ModelInfo {
     /// Whether keys and values are updated in place in buffers of the
     /// context's length (else copied each step).
     pub in_place_kv: bool,
+    /// Whether a run computes only the logits of the positions it needs
+    /// (the graph takes `logits_to_keep`), else of every position.
+    pub logits_to_keep: bool,
     pub eos_token_ids: Vec<u32>,
 }
 
@@ -169,6 +172,7 @@ impl ModelInfo {
             dtype: "float32".into(),
             quantized: false,
             in_place_kv: false,
+            logits_to_keep: false,
             eos_token_ids: config.eos_token_ids.clone(),
         }
     }

@@ -11,6 +11,7 @@ pub mod rules;
 mod score;
 mod sites;
 mod tree;
+mod window;
 
 pub use self::score::review;
 pub use self::sites::{Alternative, Language, Site, language_of, rule_names, sites_of};

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::sites::{Site, sites_of};
+use super::window::{Prefixes, rest_of_line, suffix_head};
 use super::{Finding, Review, ReviewError, ReviewOptions};
 use crate::engine::{CancelToken, Engine, EngineError};
 use crate::prompt::{BudgetSplit, CompletionContext, FimOrder, build_prompt};
@@ -12,14 +13,10 @@ use crate::prompt::{BudgetSplit, CompletionContext, FimOrder, build_prompt};
 /// and the end-of-middle marker, or a member and the rest of its line).
 const CONTINUATION_TOKENS: usize = 64;
 
-/// Generous bytes per token: text this long before or after a place holds
-/// more tokens than the budget, so the rest need not be tokenized at all.
-const BYTES_PER_TOKEN: usize = 8;
-
-/// Lines are dropped from the top in blocks of the prompt builder's size,
-/// so consecutive places share their prompt's start and the engine reuses
-/// its keys and values.
-const LINE_BLOCK: usize = crate::prompt::PREFIX_CUT_LINES;
+/// Tokens of text after a place in its prompt: a few lines. The prefix
+/// gets the rest of the budget; what decides a member is mostly before it
+/// and on its own line, and every suffix token is run anew for each place.
+const SUFFIX_TOKENS: usize = 32;
 
 /// Reviews one file's text. `path` picks the language (by extension);
 /// files of languages without rules produce an empty review.
@@ -65,28 +62,31 @@ pub fn review(
         )
         .max(16);
     // No other files: the prefix and suffix share the whole budget.
+    let suffix = SUFFIX_TOKENS.min(budget / 4);
     let split = BudgetSplit {
-        prefix: budget - budget / 4,
-        suffix: budget / 4,
+        prefix: budget - suffix,
+        suffix,
         snippets: 0,
     };
     let fim = engine.fim().cloned();
     let end_of_middle = fim.as_ref().and_then(|f| f.middle_stops().first().copied());
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
+    let prefixes =
+        Prefixes::new(engine.tokenizer(), text, split.prefix).map_err(tokenizer_error)?;
+    let margin = winning_margin(options.min_confidence);
     for site in sites.iter().take(options.max_sites) {
         if cancel.is_cancelled() {
             return Err(ReviewError::Cancelled);
         }
+        let tokenizer = engine.tokenizer();
+        let prefix_start = prefixes
+            .start(tokenizer, text, site.start)
+            .map_err(tokenizer_error)?;
         let ctx = CompletionContext {
-            prefix: text[prefix_start(text, &line_starts, site.start, split.prefix)..site.start]
-                .to_owned(),
+            prefix: text[prefix_start..site.start].to_owned(),
             suffix: suffix_head(&text[site.end..], split.suffix).to_owned(),
             path: path.map(|p| p.to_string_lossy().into_owned()),
             snippets: Vec::new(),
         };
-        let tokenizer = engine.tokenizer();
         let prompt = build_prompt(tokenizer, fim.as_ref(), FimOrder::Psm, &ctx, split)
             .map_err(tokenizer_error)?;
         // Without an end-of-middle marker, the rest of the line is what
@@ -107,8 +107,17 @@ pub fn review(
                 Ok(ids)
             })
             .collect::<Result<Vec<_>, ReviewError>>()?;
-        let scores = engine.score(&prompt.tokens, &continuations)?;
         review.scored += 1;
+        let scores = match margin {
+            Some(margin) => {
+                match engine.score_above_first(&prompt.tokens, &continuations, margin)? {
+                    Some(scores) => scores,
+                    // No alternative can reach `min_confidence`.
+                    None => continue,
+                }
+            }
+            None => engine.score(&prompt.tokens, &continuations)?,
+        };
         tracing::trace!(at = site.start, member = site.member, ?scores, "scored");
         if let Some(finding) = judge(site, &candidates, &scores, options.min_confidence) {
             review.findings.push(finding);
@@ -170,69 +179,20 @@ fn judge(
     })
 }
 
+/// How far above the original's score an alternative's must be for it to
+/// take `min_confidence` of the probability (with the original alone
+/// beside it; more candidates only lower its share): the log-odds of
+/// `min_confidence`. `None` where every or no score passes.
+fn winning_margin(min_confidence: f64) -> Option<f64> {
+    (min_confidence > 0.0 && min_confidence < 1.0)
+        .then(|| (min_confidence / (1.0 - min_confidence)).ln())
+}
+
 fn softmax(scores: &[f64]) -> Vec<f64> {
     let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
     let sum: f64 = exps.iter().sum();
     exps.iter().map(|e| e / sum).collect()
-}
-
-/// Where the prefix text of a place at `at` starts: enough lines for
-/// `budget` tokens, dropped from the top in whole blocks of [`LINE_BLOCK`]
-/// lines counted from the file's start, so the prompt builder's own cut
-/// (also in blocks) lands on the same line for nearby places.
-/// On very long lines (minified code) the start is cut inside the line,
-/// at a coarse step so that places close together still share it: the
-/// text tokenized per place stays bounded whatever the line's length.
-fn prefix_start(text: &str, line_starts: &[usize], at: usize, budget: usize) -> usize {
-    let want = budget * BYTES_PER_TOKEN;
-    let Some(limit) = at.checked_sub(want) else {
-        return 0;
-    };
-    let lines_before_limit = line_starts.partition_point(|&s| s <= limit);
-    let block = lines_before_limit.saturating_sub(1) / LINE_BLOCK * LINE_BLOCK;
-    let start = line_starts[block];
-    if at - start <= want + LONG_LINE_STEP {
-        return start;
-    }
-    // Rounded down, so the prefix holds at least `want` bytes and at most
-    // `want + LONG_LINE_STEP`; `limit` < `at`, a boundary, so the walk to
-    // the next boundary stops by `at`.
-    ceil_boundary(text, limit / LONG_LINE_STEP * LONG_LINE_STEP)
-}
-
-/// The step at which prefixes are cut inside very long lines.
-const LONG_LINE_STEP: usize = 4096;
-
-/// The start of `text`, whole lines, enough for `budget` tokens; cut
-/// inside a line that runs on past twice that.
-fn suffix_head(text: &str, budget: usize) -> &str {
-    let end = budget * BYTES_PER_TOKEN;
-    if end >= text.len() {
-        return text;
-    }
-    let end = ceil_boundary(text, end);
-    let line_end = text[end..].find('\n').map(|i| end + i + 1);
-    match line_end {
-        Some(e) if e - end <= end => &text[..e],
-        _ => &text[..ceil_boundary(text, (2 * end).min(text.len()))],
-    }
-}
-
-/// `text` up to and including its first newline, at most [`REST_OF_LINE_BYTES`].
-fn rest_of_line(text: &str) -> &str {
-    let line = text.find('\n').map_or(text, |i| &text[..=i]);
-    &line[..ceil_boundary(line, REST_OF_LINE_BYTES.min(line.len()))]
-}
-
-/// What a prefix-only model sees after a place, at most.
-const REST_OF_LINE_BYTES: usize = 256;
-
-/// The first char boundary of `text` at or after `at`, at most its length.
-fn ceil_boundary(text: &str, at: usize) -> usize {
-    (at.min(text.len())..=text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len())
 }
 
 #[cfg(test)]
@@ -273,56 +233,5 @@ mod tests {
         );
         assert!(judge(&s, &c, &scores, 0.99).is_none());
         assert!(judge(&s, &c, &[-1.0, -9.0, -2.0], 0.5).is_none());
-    }
-
-    #[test]
-    fn prefix_starts_move_in_blocks_of_lines() {
-        let text: String = (0..100).map(|i| format!("line {i:03}\n")).collect();
-        let starts: Vec<usize> = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        assert_eq!(prefix_start(&text, &starts, 50, 10), 0);
-        let a = prefix_start(&text, &starts, 900, 10);
-        let b = prefix_start(&text, &starts, 905, 10);
-        assert_eq!(a, b);
-        assert!(
-            a > 0
-                && 900 - a >= 80
-                && starts.iter().position(|&s| s == a).expect("a line") % 16 == 0
-        );
-        let head = suffix_head(&text, 2);
-        assert!(head.ends_with('\n') && head.len() >= 16);
-    }
-
-    #[test]
-    fn one_very_long_line_gives_bounded_prompts_that_nearby_places_share() {
-        // A minified file: one line of 1 MB, multi-byte characters included.
-        let text: String = "é = a == b; ".repeat(80_000);
-        let starts = [0];
-        let budget = 100;
-        let at = text.len() / 2 + 3;
-        let at = (at..)
-            .find(|&i| text.is_char_boundary(i))
-            .expect("boundary");
-        let start = prefix_start(&text, &starts, at, budget);
-        let len = at - start;
-        assert!(
-            len >= budget * BYTES_PER_TOKEN && len <= budget * BYTES_PER_TOKEN + LONG_LINE_STEP,
-            "{len}"
-        );
-        assert!(text.is_char_boundary(start));
-        let near = (at + 20..)
-            .find(|&i| text.is_char_boundary(i))
-            .expect("boundary");
-        let next = prefix_start(&text, &starts, near, budget);
-        // The same start, or the next step (give or take a character).
-        assert!(next == start || next.abs_diff(start + LONG_LINE_STEP) < 4);
-        let head = suffix_head(&text[at..], budget);
-        assert!(
-            head.len() <= 2 * budget * BYTES_PER_TOKEN + 4,
-            "{}",
-            head.len()
-        );
-        assert!(rest_of_line(&text[at..]).len() <= REST_OF_LINE_BYTES + 4);
     }
 }

@@ -165,6 +165,7 @@ impl ScriptedEngine {
             dtype: "float32".into(),
             quantized: false,
             in_place_kv: false,
+            logits_to_keep: false,
             eos_token_ids: Vec::new(),
         };
         // A model folder's `model.onnx`, where the test made one, stands
