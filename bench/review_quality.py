@@ -26,7 +26,6 @@ import json
 import os
 import pathlib
 import random
-import subprocess
 import sys
 import time
 
@@ -41,22 +40,6 @@ THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.99)
 # thousand lines would otherwise be set far lower than it deserves.
 GRID = (0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.01)
 RULE_SET = {"python": "python", "rust": "rust", "javascript": "c-like"}
-
-
-def nib_sites(nib: str):
-    """A site finder for make_bench that asks nib (`nib sites`): the places review scores,
-    from the syntax tree, so injected bugs parse and sit where nib looks."""
-    ext = {"python": "py", "rust": "rs", "javascript": "js"}
-
-    def find(text: str, lang: str, rules) -> list:
-        run = subprocess.run([nib, "sites", "-", "--stdin-filename", f"window.{ext[lang]}"],
-                             input=text.encode(), capture_output=True, check=True)
-        raw = text.encode()
-        chars = lambda b: len(raw[:b].decode(errors="replace"))  # noqa: E731
-        return [review_data.Site(chars(s["start"]), chars(s["end"]), s["member"],
-                                 [(a["text"], a["rule"]) for a in s["alternatives"]])
-                for s in json.loads(run.stdout)["sites"]]
-    return find
 
 
 def is_bug(entry: dict, f: dict) -> bool:
@@ -209,9 +192,6 @@ def main() -> None:
     ap.add_argument("--nib", default=str(ROOT / "target" / "release" / "nib"))
     ap.add_argument("--n", type=int, default=150, help="buggy windows, and as many clean ones")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--rules", default=None, metavar="JSON",
-                    help="the bug classes to inject (default: src/review/substitutions.json); an older file "
-                         "gives the benchmark an older version of nib was measured on")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "review_quality.json"))
     ap.add_argument("--calibrate", type=float, default=None, metavar="FP_PER_KLOC",
@@ -228,11 +208,10 @@ def main() -> None:
             runs.append((raw["manifest"], raw["findings"]))
         print(json.dumps(calibrate(runs, args.calibrate), indent=1))
         return
-    review_data.EXT.setdefault("javascript", "js")
     docs = sources(max_files=4 * args.n, seed=args.seed)
     work = pathlib.Path(args.out).parent / "review_quality_bench"
-    manifest = review_data.make_bench(docs, review_data.load_rules(args.rules), work, args.n, seed=args.seed,
-                                      find=nib_sites(args.nib) if args.rules is None else None)
+    with review_data.NibSites(args.nib) as sites:
+        manifest = review_data.make_bench(docs, sites, work, args.n, seed=args.seed)
     t0 = time.time()
     res = run_review(args.model, work, backend="nib", nib=args.nib, thresholds=THRESHOLDS,
                      threads=args.threads, log=lambda *_: None)

@@ -380,3 +380,87 @@ fn findings_are_only_where_a_replacement_still_parses() {
         .expect("`!`");
     assert_eq!(negation.3, "", "the negation's fix removes it");
 }
+
+/// `nib sites` (a file, and many texts through `--jsonl`) gives the places
+/// `nib check` scores: one answer a line, in order, bad lines answered with
+/// an error and the rest still served.
+#[test]
+fn sites_lists_the_places_of_a_file_and_of_many_texts_in_one_process() {
+    use std::io::Write as _;
+    let dir = tree(&[("a.py", BUGGY_PY.as_bytes())]);
+    let one = nib()
+        .args(["sites"])
+        .arg(dir.path().join("a.py"))
+        .output()
+        .expect("spawn nib");
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    let one: Value = serde_json::from_slice(&one.stdout).expect("json");
+    let members: Vec<&str> = one["sites"]
+        .as_array()
+        .expect("sites")
+        .iter()
+        .map(|s| s["member"].as_str().expect("member"))
+        .collect();
+    assert_eq!(members, ["==", "0"]);
+
+    let requests = [
+        serde_json::json!({"path": "a.py", "text": BUGGY_PY}).to_string(),
+        "not json".to_owned(),
+        serde_json::json!({"path": "notes.txt", "text": "a == b"}).to_string(),
+        // Multi-byte text: offsets are bytes; `..` in a slice gets no `..=`
+        // (it would not parse).
+        serde_json::json!({"path": "b.rs", "text": "fn f(é: &[u8]) -> bool { é[..].len()==0 }\n"})
+            .to_string(),
+    ];
+    let mut child = nib()
+        .args(["sites", "--jsonl"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn nib");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for r in &requests {
+        writeln!(stdin, "{r}").expect("write");
+    }
+    stdin.write_all(b"\xff\n").expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    let answers: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    assert_eq!(answers.len(), 5);
+    assert_eq!(answers[0]["sites"], one["sites"]);
+    assert!(
+        answers[1]["error"]
+            .as_str()
+            .expect("error")
+            .contains("not a request")
+    );
+    assert!(
+        answers[2]["error"]
+            .as_str()
+            .expect("error")
+            .contains("no review rules")
+    );
+    assert!(answers[4]["error"].is_string());
+    let text = "fn f(é: &[u8]) -> bool { é[..].len()==0 }\n";
+    let sites = answers[3]["sites"].as_array().expect("sites");
+    for s in sites {
+        let (start, end) = (
+            s["start"].as_u64().expect("start") as usize,
+            s["end"].as_u64().expect("end") as usize,
+        );
+        assert_eq!(&text[start..end], s["member"].as_str().expect("member"));
+        for a in s["alternatives"].as_array().expect("alternatives") {
+            assert_ne!(a["text"], "..=", "`&é[..=]` does not parse");
+        }
+    }
+    assert!(sites.iter().any(|s| s["member"] == "=="));
+}

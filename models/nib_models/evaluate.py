@@ -483,27 +483,27 @@ def evaluate(model, corpus=None, humaneval_dir=None, nib=None, out=None, n_lines
 EDITOR_EXAMPLE = "def check(x):\n    if x == None:\n        return 0\n    return x\n"  # editors/ tests' file
 
 
-def review_text_onnx(model, tok, rules, text, path, min_confidence=0.5, prompt_tokens=1024, context=512):
-    """nib's review (src/review/score.rs) re-done in Python on an exported model: every site, a
-    PSM prompt with 3/4 of min(prompt_tokens, context - 64) tokens before and 1/4 after, the
-    prefix's last token healed into every candidate, candidates = the member as written and each
-    alternative as the review spells it, each scored as its tokens + <|endoftext|>; a finding when
-    the best alternative has softmax confidence >= min_confidence. For development and tests;
-    the benchmark numbers come from ``nib check``. (The review's prefix cut in 16-line blocks is
-    approximated by a cut at the first whole line that fits.)"""
-    from .review_data import find_sites, fim_prompt, rules_for_path, spelled
+def review_text_onnx(model, tok, sites, text, path, min_confidence=0.5, prompt_tokens=1024, context=512):
+    """nib's review (src/review/score.rs) re-done in Python on an exported model: every place
+    ``sites`` (a ``review_data.NibSites``) gives, a PSM prompt with min(prompt_tokens, context - 64)
+    tokens, 32 of them after the place, the prefix's last token healed into every candidate,
+    candidates = the member as written and each alternative as the review writes it, each scored
+    as its tokens + <|endoftext|>; a finding when the best alternative has softmax confidence >=
+    min_confidence. For development and tests; the benchmark numbers come from ``nib check``. (The
+    review's prefix, which starts at anchor lines, is approximated by a cut at the first whole
+    line that fits.)"""
+    from .review_data import fim_prompt
 
-    lr = rules_for_path(rules, path)
-    if lr is None:
-        return []
+    found = sites(text, Path(str(path)).name)
     budget = max(16, min(prompt_tokens, context - 64))
-    pre, suf = budget - budget // 4, budget // 4
+    suf = min(32, budget // 4)
+    pre = budget - suf
     eot = tok.token_to_id("<|endoftext|>")
     out = []
-    for site in find_sites(text, lr):
+    for site in found:
         prompt, healed = fim_prompt(tok, text, site.start, site.end, pre, suf)
         p_ids = tok.encode(prompt, add_special_tokens=False).ids
-        cands = [text[site.start:site.end]] + [spelled(text, site, a) for a, _ in site.candidates]
+        cands = [text[site.start:site.end]] + site.written
         scores = np.array([model.continuation_logprob(p_ids, tok.encode(healed + c, add_special_tokens=False).ids
                                                       + [eot]) for c in cands])
         prob = np.exp(scores - scores.max())
@@ -584,7 +584,7 @@ def run_review(model, bench, backend="nib", nib=None, thresholds=(0.5, 0.8, 0.9)
     editor example (``== None``)."""
     from tokenizers import Tokenizer
 
-    from .review_data import load_rules
+    from .review_data import NibSites
 
     bench = Path(bench)
     manifest = json.loads((bench / "manifest.json").read_text())
@@ -609,10 +609,10 @@ def run_review(model, bench, backend="nib", nib=None, thresholds=(0.5, 0.8, 0.9)
         else:
             tok = Tokenizer.from_file(str(Path(model) / "tokenizer.json"))
             ort_model = OrtModel(model, threads)
-            rules = load_rules()
-            for e in manifest["entries"] + [{"file": "editor_example"}]:
-                p = example if e["file"] == "editor_example" else files_dir / e["file"]
-                findings[e["file"]] = review_text_onnx(ort_model, tok, rules, p.read_text(), p, low)
+            with NibSites(nib) as sites:
+                for e in manifest["entries"] + [{"file": "editor_example"}]:
+                    p = example if e["file"] == "editor_example" else files_dir / e["file"]
+                    findings[e["file"]] = review_text_onnx(ort_model, tok, sites, p.read_text(), p, low)
     res = {"model": str(model), "backend": backend, "bench": str(bench), "seed": manifest.get("seed"),
            "seconds": round(time.time() - t0, 1), "scores": score_review(manifest, findings, thresholds),
            "editor_example": {"text": EDITOR_EXAMPLE, "findings": findings.get("editor_example", [])},

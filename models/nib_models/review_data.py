@@ -1,20 +1,13 @@
 """Task set and mutation benchmark for nib's review (bug finding by substitution).
 
-The bug classes come from ``src/review/substitutions.json`` (read from the repository, the one
-source of truth shared with the Rust review): groups of interchangeable tokens per language. A
-*site* is an occurrence of a group member in code (not in a string or comment); its candidates
-are the member itself and every other member of every group that contains it (``==`` in Python:
-``!=`` by ``equality`` and ``is`` by ``identity``).
-
-Matching (as the JSON's comment says: longest first, words whole): the text is cut into lexer
-tokens, and a site is a token (or, for ``is not`` / ``not in``, two word tokens) equal to a
-member. Python uses the ``tokenize`` module. Rust and the C-like languages use a small scanner
-that skips comments (``//``, nested ``/* */``), strings (``"..."`` with escapes, Rust raw strings
-``r#"..."#``, byte strings, char literals, JS template and single-quoted strings), reads words
-and number literals whole (so ``0`` never matches inside ``10``, ``0.5`` or ``0x0``) and
-punctuation by maximal munch over the language's operators (so ``->``, ``=>``, ``<<``, ``>>``
-hold no ``-``, ``>`` or ``<`` site). Outside Python, ``<`` and ``>`` are sites only with whitespace
-on both sides (``Vec<T>`` holds type brackets), as in nib's review (src/review/sites.rs).
+The bug classes come from ``src/review/substitutions.json`` (the one source of truth shared with
+the Rust review): groups of interchangeable tokens per language. A *site* is a place where nib's
+review looks (``nib sites``: operators of binary expressions and comparisons, 0/1 and boolean
+literals, negations, found in the syntax tree, each alternative one that still parses); its
+candidates are the member's alternatives as the review writes them there (``x==None`` gives
+``!=`` and `` is ``). Sites come from the ``nib`` binary (``nib sites --jsonl``, one process for
+every text; ``NibSites``), never from a scanner of this package's own, so examples, the
+benchmark's injected bugs and the review agree on where a bug can be.
 
 Outputs:
   tasks    JSONL for ``nib-finetune``: ``{"prompt", "completion", "negatives", "rules", "lang"}``;
@@ -28,7 +21,7 @@ Outputs:
            candidate; path, line, column, original, mutated, rule recorded), half clean;
            ``manifest.json`` lists them. Deterministic for a seed.
 
-Usage:
+Usage (``--nib``: the binary; default ``NIB_BIN``, else the repository's target/{release,debug}/nib):
   nib-review-data tasks --corpus /work/nibdata/corpus --tokenizer models/runs/base/final \\
       --out /work/nibdata/review/tasks.jsonl --n 40000
   nib-review-data bench --corpus /work/nibdata/corpus --out /work/nibdata/review/bench --n 100
@@ -37,68 +30,18 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import io
 import json
+import os
 import random
 import re
+import subprocess
 import sys
-import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fim import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, split_points
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SUBSTITUTIONS = REPO_ROOT / "src" / "review" / "substitutions.json"
-LANGUAGES = REPO_ROOT / "src" / "languages.json"
-
-
-# --------------------------------------------------------------------------- rules
-
-@dataclass
-class LangRules:
-    name: str
-    extensions: list[str]
-    groups: list[dict]
-    # member -> [(alternative, rule)] in group order, no duplicates
-    alternatives: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-
-    def __post_init__(self):
-        for g in self.groups:
-            for m in g["members"]:
-                alts = self.alternatives.setdefault(m, [])
-                for o in g["members"]:
-                    if o != m and o not in [a for a, _ in alts]:
-                        alts.append((o, g["rule"]))
-
-    @property
-    def members(self):
-        return sorted(self.alternatives, key=len, reverse=True)
-
-
-def load_rules(path=None, languages=None) -> dict[str, LangRules]:
-    """Rule set name -> rules, from substitutions.json, with the extensions that
-    src/languages.json gives each rule set (defaults: the repository's files)."""
-    d = json.loads(Path(path or SUBSTITUTIONS).read_text())
-    table = json.loads(Path(languages or LANGUAGES).read_text())["languages"]
-    extensions = {name: [] for name in d["languages"]}
-    for lang in table:
-        if lang.get("review") in extensions:
-            extensions[lang["review"]].extend(lang["extensions"])
-    return {name: LangRules(name, extensions[name], spec["groups"]) for name, spec in d["languages"].items()}
-
-
-def rules_for_path(rules: dict[str, LangRules], path) -> LangRules | None:
-    ext = Path(str(path)).suffix.lstrip(".")
-    for r in rules.values():
-        if ext in r.extensions:
-            return r
-    return None
-
-
-def rules_for_lang(rules, lang: str) -> LangRules:
-    """Corpus language names (python, rust) map to the JSON's language names."""
-    return rules[lang] if lang in rules else rules["c-like"]
 
 
 # --------------------------------------------------------------------------- sites
@@ -107,8 +50,9 @@ def rules_for_lang(rules, lang: str) -> LangRules:
 class Site:
     start: int  # character offsets into the text
     end: int
-    original: str  # the member as written in the rules (``is not``, not the spacing in the text)
+    original: str  # the member (``is not``; the text may space it otherwise)
     candidates: list[tuple[str, str]]  # (alternative, rule), the original excluded
+    written: list[str] = field(default_factory=list)  # each alternative as the review writes it here
 
     def line_col(self, text):
         """1-based line and column (characters) of the site's start."""
@@ -117,163 +61,63 @@ class Site:
         return line, col
 
 
-def _line_starts(text):
-    starts = [0]
-    for m in re.finditer("\n", text):
-        starts.append(m.end())
-    return starts
+EXT = {"python": "py", "rust": "rs", "javascript": "js", "typescript": "ts", "go": "go", "c": "c", "cpp": "cpp",
+       "java": "java"}
 
 
-def _python_tokens(text):
-    """(kind, string, start, end) of Python's significant tokens, char offsets; what tokenize
-    reads before an error (windows cut mid-statement) is kept. Strings, comments and f-string
-    contents are not returned."""
-    starts = _line_starts(text)
-    out = []
-    fstring_depth = 0
-    fs_start = getattr(tokenize, "FSTRING_START", None)
-    fs_end = getattr(tokenize, "FSTRING_END", None)
-    try:
-        for t in tokenize.generate_tokens(io.StringIO(text).readline):
-            if fs_start is not None and t.type == fs_start:
-                fstring_depth += 1
-                continue
-            if fs_end is not None and t.type == fs_end:
-                fstring_depth -= 1
-                continue
-            if fstring_depth or t.type not in (tokenize.OP, tokenize.NAME, tokenize.NUMBER):
-                continue
-            (r0, c0), (r1, c1) = t.start, t.end
-            if r0 - 1 >= len(starts) or r1 - 1 >= len(starts):
-                break
-            out.append((t.type, t.string, starts[r0 - 1] + c0, starts[r1 - 1] + c1))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        pass
-    return out
+class NibSites:
+    """The places nib's review scores in a text, from one ``nib sites --jsonl`` process.
 
+    ``sites(text, lang)`` with a corpus language name (``python``, ``rust``, ...) or a file name
+    (``lang="x.kt"``); a text of a language without review rules has no sites."""
 
-RUST_OPS = ["..=", "...", "<<=", ">>=", "::", "->", "<-", "=>", "==", "!=", "<=", ">=", "&&", "||", "+=", "-=",
-            "*=", "/=", "%=", "^=", "&=", "|=", "<<", ">>", ".."]
-C_OPS = [">>>=", "===", "!==", "**=", "<<=", ">>=", ">>>", "&&=", "||=", "??=", "...", "::", "->", "=>",
-         "==", "!=", "<=", ">=", "&&", "||", "+=", "-=", "*=", "/=", "%=", "^=", "&=", "|=", "<<", ">>",
-         "++", "--", "**", "?.", "??", ":=", "<-"]
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER = re.compile(r"(?:0[xXoObB][0-9A-Fa-f_]+|[0-9][0-9_]*(?:\.[0-9][0-9_]*)?(?:[eE][+-]?[0-9_]+)?)"
-                     r"[A-Za-z0-9_]*")
-_RUST_RAW = re.compile(r'b?r(#*)"')
-_RUST_CHAR = re.compile(r"b?'(?:\\(?:x[0-9A-Fa-f]{2}|u\{[0-9A-Fa-f]{1,6}\}|.)|[^\\'\n])'")
+    def __init__(self, nib=None):
+        from .evaluate import find_nib
 
+        path = find_nib(nib)
+        if path is None:
+            raise RuntimeError("no nib binary: build it (cargo build --release) or set NIB_BIN")
+        # cwd="/": nothing of the caller's folder is read.
+        self._path = path
+        self._proc = subprocess.Popen([path, "sites", "--jsonl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, cwd="/", text=True, encoding="utf-8", bufsize=1)
 
-def _scan_tokens(text, lang):
-    """(kind, string, start, end) of code tokens for Rust/C-like text: kind 'word', 'number', 'op'."""
-    rust = lang == "rust"
-    ops = sorted(RUST_OPS if rust else C_OPS, key=len, reverse=True)
-    quotes = '"' if rust else "\"'`"
-    out = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            i += 1
-            continue
-        if text.startswith("//", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        if text.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if rust and text.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif text.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-            continue
-        if rust:
-            m = _RUST_RAW.match(text, i)
-            if m and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-                close = '"' + m.group(1)
-                j = text.find(close, m.end())
-                i = n if j < 0 else j + len(close)
-                continue
-            m = _RUST_CHAR.match(text, i)
-            if m and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-                i = m.end()
-                continue
-            if c == "'":  # lifetime or label
-                m = _WORD.match(text, i + 1)
-                i = m.end() if m else i + 1
-                continue
-            if c == "b" and text.startswith('b"', i):
-                i += 1
-                c = '"'
-        if c in quotes:
-            j = i + 1
-            while j < n and text[j] != c:
-                if text[j] == "\\":
-                    j += 1
-                elif text[j] == "\n" and c != "`" and not rust:
-                    break  # unterminated JS/C string: stop at the line end
-                j += 1
-            i = j + 1
-            continue
-        m = _WORD.match(text, i)
-        if m:
-            out.append(("word", m.group(), i, m.end()))
-            i = m.end()
-            continue
-        if c.isdigit():
-            m = _NUMBER.match(text, i)
-            s = m.group()
-            # `0..n`: a range, not the float `0.`
-            out.append(("number", s, i, i + len(s)))
-            i += len(s)
-            continue
-        for op in ops:
-            if text.startswith(op, i):
-                out.append(("op", op, i, i + len(op)))
-                i += len(op)
-                break
-        else:
-            out.append(("op", c, i, i + 1))
-            i += 1
-    return out
+    def __call__(self, text: str, lang: str) -> list[Site]:
+        name = lang if "." in lang else f"window.{EXT.get(lang, lang)}"
+        try:
+            self._proc.stdin.write(json.dumps({"path": name, "text": text}) + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            raise RuntimeError(f"{self._path} sites --jsonl stopped answering (an older nib?): "
+                               f"{self._proc.stderr.read()[-500:]}")
+        answer = json.loads(line)
+        if "error" in answer:
+            return []
+        raw = text.encode()
+        chars = {}
 
+        def char(b):  # byte offset -> character offset
+            if b not in chars:
+                chars[b] = len(raw[:b].decode(errors="replace"))
+            return chars[b]
+        return [Site(char(x["start"]), char(x["end"]), x["member"],
+                     [(a["text"], a["rule"]) for a in x["alternatives"]],
+                     [a["written"] for a in x["alternatives"]])
+                for x in answer["sites"]]
 
-def _spaced(text, start, end):
-    """Whitespace (or the text's edge) on both sides of text[start:end]."""
-    return (start == 0 or text[start - 1].isspace()) and (end == len(text) or text[end].isspace())
+    def close(self):
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=30)
 
+    def __enter__(self):
+        return self
 
-def find_sites(text: str, rules: LangRules) -> list[Site]:
-    """Every occurrence of a member of ``rules`` in code, in text order."""
-    if rules.name == "python":
-        toks = [(s, a, b) for _, s, a, b in _python_tokens(text)]
-    else:
-        toks = [(s, a, b) for _, s, a, b in _scan_tokens(text, rules.name)]
-    multi = [m.split() for m in rules.members if " " in m]
-    single = set(m for m in rules.members if " " not in m)
-    sites = []
-    k = 0
-    while k < len(toks):
-        s, a, b = toks[k]
-        hit = None
-        for words in multi:  # longest first
-            if k + len(words) <= len(toks) and [t[0] for t in toks[k:k + len(words)]] == words:
-                hit = (" ".join(words), a, toks[k + len(words) - 1][2], len(words))
-                break
-        if hit is None and s in single:
-            hit = (s, a, b, 1)
-        if hit is None:
-            k += 1
-            continue
-        member, a, b, used = hit
-        k += used
-        if rules.name != "python" and member in ("<", ">") and not _spaced(text, a, b):
-            continue  # `Vec<T>`, `impl<T>`: type brackets, not comparisons (as nib's review decides)
-        sites.append(Site(a, b, member, list(rules.alternatives[member])))
-    return sites
+    def __exit__(self, *exc):
+        self.close()
 
 
 # --------------------------------------------------------------------------- prompts
@@ -305,23 +149,12 @@ def fim_prompt(tok, text, start, end, prefix_tokens, suffix_tokens, heal=True):
     return f"{FIM_PREFIX}{before}{FIM_SUFFIX}{after}{FIM_MIDDLE}", healed
 
 
-def spelled(text, site: Site, alternative: str) -> str:
-    """``alternative`` as it would be written at ``site``: a word between identifier characters
-    gets spaces (``x==None`` -> ``x is None``), as nib's review spells its candidates."""
-    def ident(c):
-        return bool(c) and (c.isalnum() or c == "_")
-    if not alternative[:1].isalpha():
-        return alternative
-    return (" " if ident(text[site.start - 1:site.start]) else "") + alternative + \
-        (" " if ident(text[site.end:site.end + 1]) else "")
-
-
 def load_docs(path):
     with open(path) as f:
         return [json.loads(l) for l in f if l.strip()]
 
 
-def make_tasks(docs, tok, rules, n, seed=0, max_prompt=504, min_prompt=96, per_rule_per_file=2, fim_share=0.0,
+def make_tasks(docs, tok, sites, n, seed=0, max_prompt=504, min_prompt=96, per_rule_per_file=2, fim_share=0.0,
                log=print):
     """``n`` review examples from random sites of ``docs`` (half Python, half Rust files when both
     exist); at most ``per_rule_per_file`` sites of a rule per file, so frequent classes (``0``/``1``,
@@ -348,10 +181,8 @@ def make_tasks(docs, tok, rules, n, seed=0, max_prompt=504, min_prompt=96, per_r
             lang = next(x for x in langs if cursors[x] < len(by_lang[x]))
         d = by_lang[lang][cursors[lang]]
         cursors[lang] += 1
-        lr = rules_for_lang(rules, lang)
-        sites = find_sites(d["text"], lr)
         by_rule = {}
-        for s in sites:
+        for s in sites(d["text"], lang):
             by_rule.setdefault(s.candidates[0][1], []).append(s)
         for rule_sites in by_rule.values():
             for s in rng.sample(rule_sites, min(per_rule_per_file, len(rule_sites))):
@@ -359,7 +190,7 @@ def make_tasks(docs, tok, rules, n, seed=0, max_prompt=504, min_prompt=96, per_r
                 pre = int(budget * rng.uniform(0.5, 0.8))
                 prompt, healed = fim_prompt(tok, d["text"], s.start, s.end, pre, budget - pre)
                 out.append({"prompt": prompt, "completion": healed + d["text"][s.start:s.end],
-                            "negatives": [healed + spelled(d["text"], s, a) for a, _ in s.candidates],
+                            "negatives": [healed + w for w in s.written],
                             "rules": [r for _, r in s.candidates], "lang": lang,
                             "package": d["package"], "path": d["path"]})
                 if fim_share and rng.random() < fim_share / (1 - fim_share):
@@ -374,7 +205,6 @@ def make_tasks(docs, tok, rules, n, seed=0, max_prompt=504, min_prompt=96, per_r
 
 # --------------------------------------------------------------------------- mutation benchmark
 
-EXT = {"python": "py", "rust": "rs"}
 
 
 def _windows(text, rng, min_lines, max_lines):
@@ -391,13 +221,11 @@ def _windows(text, rng, min_lines, max_lines):
     return "".join(lines[s:s + size]), s + 1
 
 
-def make_bench(docs, rules, out_dir, n, seed=0, min_lines=40, max_lines=120, max_share=0.25, log=print,
-               find=None):
+def make_bench(docs, sites, out_dir, n, seed=0, min_lines=40, max_lines=120, max_share=0.25, log=print):
     """``n`` buggy and ``n`` clean windows of held-out files; returns the manifest.
 
-    ``find(text, lang, rules)`` gives a window's sites; the default is this module's scanner,
-    while the benchmark passes nib's own places (``nib sites``), so that bugs go only where nib
-    would look and every injected bug still parses.
+    ``sites(text, lang)`` gives a window's sites (``NibSites``: nib's own places), so bugs go only
+    where nib looks and every injected bug still parses.
 
     Every window holds at least one site. A buggy window has one site replaced by a uniformly
     chosen candidate (the site: a uniform rule among the window's, then a uniform site of it); the mutated text must lex to the same sites
@@ -433,24 +261,22 @@ def make_bench(docs, rules, out_dir, n, seed=0, min_lines=40, max_lines=120, max
             if w is None:
                 continue
             text, first_line = w
-            lr = rules_for_lang(rules, lang)
-            find = find or (lambda text, lang, lr: find_sites(text, lr))
-            sites = find(text, lang, lr)
-            if not sites:
+            found = sites(text, lang)
+            if not found:
                 continue
             entry = {"kind": kind, "lang": lang, "package": d["package"], "source": d["path"],
                      "source_first_line": first_line, "lines": text.count("\n") + (not text.endswith("\n"))}
             if kind == "buggy":
                 # rule first, then site: Rust generics' `<`/`>` would otherwise make most bugs comparisons
                 rule_sites = {}
-                for x in sites:
+                for x in found:
                     rule_sites.setdefault(x.candidates[0][1], []).append(x)
                 s = rng.choice(rule_sites[rng.choice(sorted(rule_sites))])
-                alt, rule = rng.choice(s.candidates)
-                alt_text = spelled(text, s, alt)
+                k = rng.randrange(len(s.candidates))
+                (alt, rule), alt_text = s.candidates[k], s.written[k]
                 mutated = text[:s.start] + alt_text + text[s.end:]
-                again = find(mutated, lang, lr)
-                if len(again) != len(sites) or not any(s.start <= x.start < s.start + len(alt_text) and x.original == alt for x in again):
+                again = sites(mutated, lang)
+                if len(again) != len(found) or not any(s.start <= x.start < s.start + len(alt_text) and x.original == alt for x in again):
                     continue
                 line, col = s.line_col(text)
                 entry["bug"] = {"line": line, "column": col, "start": s.start, "end": s.start + len(alt_text),
@@ -467,7 +293,6 @@ def make_bench(docs, rules, out_dir, n, seed=0, min_lines=40, max_lines=120, max
             per_pkg[(kind, d["package"])] = per_pkg.get((kind, d["package"]), 0) + 1
             made += 1
     manifest = {"seed": seed, "n": n, "min_lines": min_lines, "max_lines": max_lines,
-                "rules": str(SUBSTITUTIONS.relative_to(REPO_ROOT)) if SUBSTITUTIONS.exists() else None,
                 "files_dir": "files", "entries": entries}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     nb = sum(e["kind"] == "buggy" for e in entries)
@@ -495,23 +320,23 @@ def main(argv=None):
     b.add_argument("--min-lines", type=int, default=40)
     b.add_argument("--max-lines", type=int, default=120)
     for p in (t, b):
-        p.add_argument("--rules", default=None, help="substitutions.json (default: the repository's)")
+        p.add_argument("--nib", default=None, help="the nib binary whose places are used")
         p.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    rules = load_rules(a.rules)
-    if a.cmd == "tasks":
-        from tokenizers import Tokenizer
+    with NibSites(a.nib) as sites:
+        if a.cmd == "tasks":
+            from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(str(Path(a.tokenizer) / "tokenizer.json"))
-        rows = make_tasks(load_docs(Path(a.corpus) / "train.jsonl"), tok, rules, a.n, a.seed,
-                          a.max_prompt, a.min_prompt, fim_share=a.fim_share)
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(a.out, "w") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
-    else:
-        make_bench(load_docs(Path(a.corpus) / "heldout.jsonl"), rules, a.out, a.n, a.seed, a.min_lines,
-                   a.max_lines)
+            tok = Tokenizer.from_file(str(Path(a.tokenizer) / "tokenizer.json"))
+            rows = make_tasks(load_docs(Path(a.corpus) / "train.jsonl"), tok, sites, a.n, a.seed,
+                              a.max_prompt, a.min_prompt, fim_share=a.fim_share)
+            Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+            with open(a.out, "w") as f:
+                for r in rows:
+                    f.write(json.dumps(r) + "\n")
+        else:
+            make_bench(load_docs(Path(a.corpus) / "heldout.jsonl"), sites, a.out, a.n, a.seed, a.min_lines,
+                       a.max_lines)
     return 0
 
 

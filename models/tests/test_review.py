@@ -2,54 +2,51 @@ import json
 
 import pytest
 
-from nib_models.evaluate import score_review
-from nib_models.review_data import fim_prompt, find_sites, load_rules, make_bench, spelled
-
-RULES = load_rules()
+from nib_models.evaluate import find_nib, score_review
+from nib_models.review_data import NibSites, fim_prompt, make_bench
 
 
-def members(text, lang):
-    return [(s.original, text[s.start:s.end]) for s in find_sites(text, RULES[lang])]
+@pytest.fixture(scope="module")
+def sites():
+    if find_nib() is None:
+        pytest.fail("no nib binary: cargo build first (scripts/test.sh does)")
+    with NibSites() as s:
+        yield s
 
 
-def test_python_sites_skip_strings_comments_and_match_whole_words():
+def members(sites, text, lang):
+    return [s.original for s in sites(text, lang)]
+
+
+def test_sites_are_nib_s_places_in_code_only(sites):
     text = ('def f(island, x):\n'
             '    s = "a == b and c"  # x < y or z\n'
-            '    t = f"{x == 1}"\n'
             '    if x is not None and island not in (10, 0.5):\n'
-            '        return x[0] -> 1\n')
-    got = [m for m, _ in members(text, "python")]
-    assert got == ["is not", "and", "not in", "0", "1"]  # `->` holds no `-`
+            '        return x[0]\n')
+    # Strings and comments hold none, words are whole (`island` holds no `is`), `10` no `1`.
+    assert members(sites, text, "python") == ["is not", "and", "not in", "0"]
+    rust = 'fn f<T>(x: &[u8]) -> Vec<Vec<u8>> { let s = "a < b"; for i in 0..10 { if x[i] >= 1 { return x; } } }\n'
+    # Type brackets, `->`, `>>` and loops' `in` are no places.
+    assert members(sites, rust, "rust") == ["0", "..", ">=", "1"]
 
 
-def test_python_candidates_union_of_groups():
-    s = find_sites("x == None\n", RULES["python"])[0]
+def test_offsets_are_characters_and_alternatives_are_written_as_the_review_writes_them(sites):
+    text = "é = 'ü'\nif x==None:\n    pass\n"
+    (s,) = [s for s in sites(text, "python") if s.original == "=="]
+    assert text[s.start:s.end] == "=="
     assert s.candidates == [("!=", "equality"), ("is", "identity")]
+    assert s.written == ["!=", " is "]
+    assert s.line_col(text) == (2, 5)
 
 
-def test_rust_scanner_skips_strings_chars_lifetimes_and_munches_operators():
-    text = ('fn f<\'a>(x: &\'a [u8]) -> Vec<Vec<u8>> {\n'
-            '    let s = r#"a < b "quoted" == c"#; // x == y\n'
-            '    /* outer /* nested 1 */ still comment 0 */\n'
-            '    let c = \'<\'; let d = b\'>\'; let e = "x \\" < y";\n'
-            '    for i in 0..10 { if x[i] >= 1 && true { return 1e-5 + 0x1; } }\n'
-            '}\n')
-    got = [m for m, _ in members(text, "rust")]
-    assert got == ["0", "..", ">=", "1", "&&", "true", "+"]  # `>>`, `->`, type brackets: no site
-    assert [m for m, _ in members("let _: R<-5, 1> = x;\n", "rust")] == ["1"]  # `<-`: one token, as in nib
-    assert [m for m, _ in members("impl<T> F for G<'_> { a < b; c > d; e<f }", "rust")] == ["<", ">"]
-    assert [m for m, _ in members("a<b\n", "python")] == ["<"]
+def test_texts_without_review_rules_have_no_sites_and_the_process_goes_on(sites):
+    assert sites("a == b", "notes.txt") == []
+    assert members(sites, "a == b\n", "python") == ["=="]
 
 
-def test_spelled_word_alternatives_get_spaces_between_identifiers():
-    text = "if x==None:\n"
-    s = find_sites(text, RULES["python"])[0]
-    assert [spelled(text, s, a) for a, _ in s.candidates] == ["!=", " is "]
-
-
-def test_prompt_heals_the_last_prefix_token(tiny_tokenizer):
+def test_prompt_heals_the_last_prefix_token(tiny_tokenizer, sites):
     text = "def check(x):\n    if x == None:\n        return 0\n"
-    s = find_sites(text, RULES["python"])[0]
+    s = sites(text, "python")[0]
     prompt, healed = fim_prompt(tiny_tokenizer, text, s.start, s.end, 100, 100)
     before = prompt[len("<fim_prefix>"):prompt.index("<fim_suffix>")]
     after = prompt[prompt.index("<fim_suffix>") + len("<fim_suffix>"):-len("<fim_middle>")]
@@ -62,9 +59,9 @@ def _docs(n=12):
              "package": f"pkg{k % 4}", "path": f"m{k}.py"} for k in range(n)]
 
 
-def test_bench_is_deterministic_and_records_the_bug(tmp_path):
-    a = make_bench(_docs(), RULES, tmp_path / "a", 3, seed=7, log=lambda *_: None)
-    b = make_bench(_docs(), RULES, tmp_path / "b", 3, seed=7, log=lambda *_: None)
+def test_bench_is_deterministic_and_records_the_bug(tmp_path, sites):
+    a = make_bench(_docs(), sites, tmp_path / "a", 3, seed=7, log=lambda *_: None)
+    b = make_bench(_docs(), sites, tmp_path / "b", 3, seed=7, log=lambda *_: None)
     assert a["entries"] == b["entries"]
     for e in a["entries"]:
         assert (tmp_path / "a/files" / e["file"]).read_text() == (tmp_path / "b/files" / e["file"]).read_text()
@@ -74,7 +71,7 @@ def test_bench_is_deterministic_and_records_the_bug(tmp_path):
         lines = (tmp_path / "a/files" / e["file"]).read_text().split("\n")
         line = lines[bug["line"] - 1]
         assert line[bug["column"] - 1:].startswith(bug["mutated"]) and bug["mutated"] != bug["original"]
-    c = make_bench(_docs(), RULES, tmp_path / "c", 3, seed=8, log=lambda *_: None)
+    c = make_bench(_docs(), sites, tmp_path / "c", 3, seed=8, log=lambda *_: None)
     assert c["entries"] != a["entries"]
 
 
