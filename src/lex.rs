@@ -30,7 +30,7 @@ impl Lang {
 
 /// Whether a `'` at the start of `text` opens a Rust char literal (`'a'`,
 /// `'\n'`, `'\u{1F600}'`) rather than a lifetime or label (`'a`, `'static`).
-pub(crate) fn rust_char_literal(text: &str) -> bool {
+fn rust_char_literal(text: &str) -> bool {
     let mut chars = text.chars().skip(1);
     match chars.next() {
         Some('\\') => true,
@@ -201,5 +201,152 @@ mod tests {
     fn unterminated_literals_stop_at_the_line_or_the_end() {
         assert_eq!(code("x = 'abc\ny = 2", Lang::Hash), "x = |\ny = 2");
         assert_eq!(code("a /* open", Lang::CLike), "a ");
+    }
+
+    /// Literal and comment kinds of the grammars, which the lexer must see
+    /// as not code; literals whole, interpolations (`f"{x}"`, `${x}`)
+    /// included, and from their first quote (a prefix such as `f`, `r` or
+    /// `b` is code to the lexer, which changes nothing it is used for).
+    /// C's `#include <path>` is code to both.
+    const NOT_CODE: [&str; 13] = [
+        "comment",
+        "line_comment",
+        "block_comment",
+        "string",
+        "string_literal",
+        "raw_string_literal",
+        "char_literal",
+        "character_literal",
+        "template_string",
+        "interpreted_string_literal",
+        "rune_literal",
+        "text_block",
+        "string_fragment",
+    ];
+
+    /// Bytes of `text` the syntax tree puts in a literal or comment.
+    fn tree_not_code(language_id: &str, text: &str) -> Vec<bool> {
+        let parsed = crate::syntax::Parsed::new(language_id, text).expect("a grammar");
+        let mut out = vec![false; text.len()];
+        let mut cursor = parsed.tree().walk();
+        'walk: loop {
+            let node = cursor.node();
+            if node.is_named() && NOT_CODE.contains(&node.kind()) {
+                let r = node.byte_range();
+                out[r.start + prefix_len(&text[r.clone()])..r.end].fill(true);
+            } else if cursor.goto_first_child() {
+                continue;
+            }
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    break 'walk;
+                }
+            }
+        }
+        out
+    }
+
+    fn lexer_not_code(text: &str, lang: Lang) -> Vec<bool> {
+        let mut out = vec![true; text.len()];
+        for r in code_ranges(text, lang) {
+            out[r].fill(false);
+        }
+        // Literals from their first quote, as `tree_not_code` has them.
+        let mut i = 0;
+        while i < text.len() {
+            if out[i] && (i == 0 || !out[i - 1]) {
+                let skip = prefix_len(&text[i..]);
+                out[i..i + skip].fill(false);
+                i += skip.max(1);
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// The letters and digits before a literal's first quote (`f`, `br`, `u8`).
+    fn prefix_len(literal: &str) -> usize {
+        literal
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(0)
+    }
+
+    /// Real files of this repository in every language of the grammars
+    /// the lexer serves (and samples of the rest): the lexer, which
+    /// completion post-processing, suppression comments and the languages
+    /// without a grammar rely on, tells code from literals and comments as
+    /// the syntax tree does, but for whitespace.
+    #[test]
+    fn the_lexer_agrees_with_the_syntax_tree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<(String, String)> = Vec::new();
+        for dir in [
+            "src",
+            "src/engine",
+            "src/review",
+            "src/lsp",
+            "models/nib_models",
+            "editors/vscode/src",
+        ] {
+            let mut names: Vec<_> = std::fs::read_dir(root.join(dir))
+                .expect("a folder of the repository")
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            names.sort();
+            for p in names {
+                if let Ok(text) = std::fs::read_to_string(&p) {
+                    files.push((p.display().to_string(), text));
+                }
+            }
+        }
+        let samples = [
+            (
+                "a.go",
+                "package a\n// c \"x\"\nvar s = `raw \"q\"\n` + \"it's\" /* b */\nvar r = '\\''\n",
+            ),
+            (
+                "a.c",
+                "#include <stdio.h>\n/* a \"b\" */ char c = '\"'; const char *s = \"x\\\"y\"; // z\n",
+            ),
+            ("a.cpp", "auto s = \"a//b\"; // c\nchar d = '/';\n"),
+            (
+                "A.java",
+                "class A { String s = \"a/*b\"; char c = '\\''; /* d */ }\n",
+            ),
+            (
+                "a.js",
+                "const t = `x ${a} y`; // c\nlet s = 'it\\'s'; /* b */\n",
+            ),
+        ];
+        files.extend(samples.iter().map(|(n, t)| (n.to_string(), t.to_string())));
+        let mut checked = 0;
+        for (name, text) in &files {
+            let Some(language) = crate::languages::by_path(name) else {
+                continue;
+            };
+            if crate::syntax::grammar(&language.id).is_none() {
+                continue;
+            }
+            let tree = tree_not_code(&language.id, text);
+            let lexer = lexer_not_code(text, language.lexer);
+            let bytes = text.as_bytes();
+            let wrong: Vec<usize> = (0..text.len())
+                .filter(|&i| tree[i] != lexer[i] && !bytes[i].is_ascii_whitespace())
+                .collect();
+            if let Some(&first) = wrong.first() {
+                let from = text.floor_char_boundary(first.saturating_sub(40));
+                let to = text.ceil_char_boundary((first + 40).min(text.len()));
+                panic!(
+                    "{name}: {} bytes differ, first at {first} (tree says {}): {:?}",
+                    wrong.len(),
+                    if tree[first] { "not code" } else { "code" },
+                    &text[from..to]
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 40, "only {checked} files");
     }
 }

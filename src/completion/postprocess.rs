@@ -15,8 +15,8 @@
 //!    whitespace goes unless code follows the cursor; an empty result is
 //!    no suggestion.
 //!
-//! Brackets are counted outside string literals and line comments, found
-//! with a rough, language-aware scan ([`Lang`]).
+//! Brackets are counted in code only, outside literals and comments as
+//! [`crate::lex::code_ranges`] finds them for the language family ([`Lang`]).
 
 /// How much a suggestion may span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,7 +33,6 @@ pub enum Mode {
 const MAX_LINES: usize = 16;
 
 pub use crate::lex::Lang;
-use crate::lex::rust_char_literal;
 
 /// The code around the cursor that shapes a suggestion.
 #[derive(Debug, Clone)]
@@ -69,14 +68,17 @@ fn closer(open: char) -> char {
     }
 }
 
-/// A rough lexer state: brackets opened and not closed (innermost last),
-/// and whether we are inside a string or a line comment.
+/// Brackets opened and not closed (innermost last) in the text fed so far,
+/// counted in code only: literals and comments are told from code by
+/// [`crate::lex::code_ranges`], the one lexer of nib (its agreement with the
+/// syntax trees is tested there), so a `(` in a string, a Python
+/// triple-quoted string or a block comment opens nothing.
 #[derive(Debug, Clone, Default)]
 struct Scan {
     stack: Vec<char>,
-    quote: Option<char>,
-    escaped: bool,
-    comment: bool,
+    /// The text fed so far: a literal open at its end continues into what
+    /// is fed next.
+    fed: String,
 }
 
 /// Where scanning a suggestion stopped fitting.
@@ -91,53 +93,36 @@ enum Stop {
 impl Scan {
     /// Feeds `text`. In a prefix (`outer = None`) unmatched closers are
     /// skipped; in a suggestion the first one that does not fit stops the
-    /// scan, as does closing one of the first `outer` brackets.
+    /// scan, as does closing one of the first `outer` brackets (the byte
+    /// given is in `text`).
     fn feed(&mut self, text: &str, lang: Lang, outer: Option<usize>) -> Option<Stop> {
-        let mut chars = text.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            if c == '\n' {
-                self.comment = false;
-                self.escaped = false;
-                // Strings other than template literals end at the line's end.
-                if self.quote != Some('`') {
-                    self.quote = None;
-                }
+        let from = self.fed.len();
+        self.fed.push_str(text);
+        let code = crate::lex::code_ranges(&self.fed, lang);
+        for range in code {
+            if range.end <= from {
                 continue;
             }
-            if self.comment {
-                continue;
-            }
-            if let Some(q) = self.quote {
-                if self.escaped {
-                    self.escaped = false;
-                } else if c == '\\' {
-                    self.escaped = true;
-                } else if c == q {
-                    self.quote = None;
-                }
-                continue;
-            }
-            let next = chars.peek().map(|&(_, n)| n);
-            match c {
-                '#' if lang == Lang::Hash => self.comment = true,
-                '/' if next == Some('/') => self.comment = true,
-                '\'' if lang == Lang::Rust && !rust_char_literal(&text[i..]) => {}
-                '"' | '\'' | '`' => self.quote = Some(c),
-                '(' | '[' | '{' => self.stack.push(c),
-                ')' | ']' | '}' => {
-                    let depth = self.stack.len();
-                    if self.stack.last().map(|&o| closer(o)) == Some(c) {
-                        if let Some(outer) = outer
-                            && depth <= outer
-                        {
-                            return Some(Stop::ClosesOuter(i, c));
+            let start = range.start.max(from);
+            for (i, c) in self.fed[start..range.end].char_indices() {
+                let at = start + i - from;
+                match c {
+                    '(' | '[' | '{' => self.stack.push(c),
+                    ')' | ']' | '}' => {
+                        let depth = self.stack.len();
+                        if self.stack.last().map(|&o| closer(o)) == Some(c) {
+                            if let Some(outer) = outer
+                                && depth <= outer
+                            {
+                                return Some(Stop::ClosesOuter(at, c));
+                            }
+                            self.stack.pop();
+                        } else if outer.is_some() {
+                            return Some(Stop::Unmatched(at));
                         }
-                        self.stack.pop();
-                    } else if outer.is_some() {
-                        return Some(Stop::Unmatched(i));
                     }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         None
@@ -471,6 +456,12 @@ mod tests {
         assert_eq!(finish("x) + 1", &rust).as_deref(), Some("x"));
         let py = Shape::new("# don't (\nx = f(", ")\n", Lang::Hash);
         assert_eq!(finish("1)", &py).as_deref(), Some("1"));
+        // Literals and comments over several lines hold no open bracket
+        // either, so the `)` closes nothing and is cut.
+        let py = Shape::new("s = \"\"\"\n(\n\"\"\"\nx = 1 + ", "\n", Lang::Hash);
+        assert_eq!(finish("2)", &py).as_deref(), Some("2"));
+        let c = Shape::new("/* (\n */\nint x = ", "\n", Lang::CLike);
+        assert_eq!(finish("2);", &c).as_deref(), Some("2"));
     }
 
     #[test]
