@@ -5,8 +5,9 @@ skipped).
 
     .venv/bin/python bench/check_speed.py                      # Python's standard library sample
     .venv/bin/python bench/check_speed.py --src DIR --nib target/release/nib
+    .venv/bin/python bench/check_speed.py --ext rs --src ~/.cargo/registry/src/*/tokio-1.*/src
 
-The folder sample: the .py files of --src (default: Python's own
+The folder sample: the files of --src with the extension --ext (default py) (default: Python's own
 json, email, http, logging and importlib packages), one nib check run each
 with --format json (one model load per run, counted in the time). The
 --diff sample: a git repository holding those files, committed, plus one
@@ -49,6 +50,7 @@ def main() -> None:
     ap.add_argument("--nib", default=str(ROOT / "target/release/nib"))
     ap.add_argument("--src", type=pathlib.Path, action="append", help="folders of code (repeatable)")
     ap.add_argument("--model", help="model folder (default: nib's own)")
+    ap.add_argument("--ext", default="py", help="the files' extension (default: py)")
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "bench/out/check_speed.json")
     args = ap.parse_args()
     srcs = args.src or default_src()
@@ -57,9 +59,9 @@ def main() -> None:
         repo = pathlib.Path(tmp) / "repo"
         for src in srcs:
             shutil.copytree(src, repo / src.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        files = sorted(repo.rglob("*.py"))
+        files = sorted(repo.rglob(f"*.{args.ext}"))
         lines = sum(f.read_text(errors="replace").count("\n") for f in files)
-        result = {"files": len(files), "lines": lines, "sources": [str(s) for s in srcs]}
+        result = {"files": len(files), "lines": lines, "sources": [str(s) for s in srcs], "ext": args.ext}
         for jobs in (1, 2):
             elapsed, report = timed_check(args.nib, [*model, "--jobs", str(jobs), "."], repo)
             result[f"jobs{jobs}"] = {"seconds": round(elapsed, 2), "lines_per_s": round(lines / elapsed),
@@ -69,13 +71,20 @@ def main() -> None:
         subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
         subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
         subprocess.run([*git, "commit", "-q", "-m", "base"], cwd=repo, check=True)
-        donor = next(p for p in sorted((srcs[0].parent).glob("*.py")) if p.read_text(errors="replace").count("\n") >= 1000)
-        change = "".join(donor.read_text(errors="replace").splitlines(keepends=True)[:1000])
-        (repo / "changed.py").write_text(change)
-        elapsed, report = timed_check(args.nib, [*model, "--diff", "HEAD", "."], repo)
-        result["diff_1000_lines"] = {"seconds": round(elapsed, 2), "donor": str(donor),
-                                     "sites": report["summary"]["sites"], "files_checked": report["files_checked"]}
-        print(f"--diff HEAD over a 1,000-line change: {elapsed:.1f} s", file=sys.stderr)
+        # A file of 1,000 lines or more from beside the sample, outside it.
+        sample = [src.resolve() for src in srcs]
+        donor = next((p for p in sorted(srcs[0].parent.rglob(f"*.{args.ext}"))
+                      if not any(p.resolve().is_relative_to(s) for s in sample)
+                      and p.read_text(errors="replace").count("\n") >= 1000), None)
+        if donor is None:
+            print("no file of 1,000 lines beside the sample: --diff not measured", file=sys.stderr)
+        else:
+            change = "".join(donor.read_text(errors="replace").splitlines(keepends=True)[:1000])
+            (repo / f"changed.{args.ext}").write_text(change)
+            elapsed, report = timed_check(args.nib, [*model, "--diff", "HEAD", "."], repo)
+            result["diff_1000_lines"] = {"seconds": round(elapsed, 2), "donor": str(donor),
+                                         "sites": report["summary"]["sites"], "files_checked": report["files_checked"]}
+            print(f"--diff HEAD over a 1,000-line change: {elapsed:.1f} s", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
