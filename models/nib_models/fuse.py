@@ -68,7 +68,8 @@ def add_logits_to_keep(graph: Path) -> bool:
     g = model.graph
     if any(i.name == LOGITS_TO_KEEP for i in g.input):
         return False
-    heads = [n for n in g.node if "logits" in n.output and n.op_type == "MatMul"]
+    # int4 graphs compute the head with MatMulNBits; its first input is the hidden states too.
+    heads = [n for n in g.node if "logits" in n.output and n.op_type in ("MatMul", "MatMulNBits")]
     if len(heads) != 1:
         raise RuntimeError(f"{graph}: no single MatMul gives `logits`")
     head = heads[0]

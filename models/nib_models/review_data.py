@@ -36,6 +36,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,22 @@ EXT = {"python": "py", "rust": "rs", "javascript": "js", "typescript": "ts", "go
        "java": "java"}
 
 
+def _char_offsets(text: str, byte_offsets: set[int]) -> dict[int, int]:
+    """Character offsets of UTF-8 byte offsets into ``text``, in one pass."""
+    wanted = sorted(byte_offsets)
+    out, k, b = {}, 0, 0
+    for c, ch in enumerate(text):
+        while k < len(wanted) and wanted[k] <= b:
+            out[wanted[k]] = c
+            k += 1
+        if k == len(wanted):
+            return out
+        b += len(ch.encode("utf-8", "surrogatepass"))
+    for w in wanted[k:]:
+        out[w] = len(text)
+    return out
+
+
 class NibSites:
     """The places nib's review scores in a text, from one ``nib sites --jsonl`` process.
 
@@ -78,9 +95,13 @@ class NibSites:
         if path is None:
             raise RuntimeError("no nib binary: build it (cargo build --release) or set NIB_BIN")
         # cwd="/": nothing of the caller's folder is read.
-        self._path = path
-        self._proc = subprocess.Popen([path, "sites", "--jsonl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, cwd="/", text=True, encoding="utf-8", bufsize=1)
+        # Absolute: the process runs in "/", so that nothing of the caller's folder is read.
+        self._path = os.path.abspath(path)
+        # A file, not a pipe: nothing reads stderr while the process runs.
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen([self._path, "sites", "--jsonl"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self._stderr, cwd="/", text=True,
+                                      encoding="utf-8", bufsize=1)
 
     def __call__(self, text: str, lang: str) -> list[Site]:
         name = lang if "." in lang else f"window.{EXT.get(lang, lang)}"
@@ -91,19 +112,14 @@ class NibSites:
         except BrokenPipeError:
             line = ""
         if not line:
+            self._stderr.seek(0)
             raise RuntimeError(f"{self._path} sites --jsonl stopped answering (an older nib?): "
-                               f"{self._proc.stderr.read()[-500:]}")
+                               f"{self._stderr.read()[-500:].decode(errors='replace')}")
         answer = json.loads(line)
         if "error" in answer:
             return []
-        raw = text.encode()
-        chars = {}
-
-        def char(b):  # byte offset -> character offset
-            if b not in chars:
-                chars[b] = len(raw[:b].decode(errors="replace"))
-            return chars[b]
-        return [Site(char(x["start"]), char(x["end"]), x["member"],
+        chars = _char_offsets(text, {b for x in answer["sites"] for b in (x["start"], x["end"])})
+        return [Site(chars[x["start"]], chars[x["end"]], x["member"],
                      [(a["text"], a["rule"]) for a in x["alternatives"]],
                      [a["written"] for a in x["alternatives"]])
                 for x in answer["sites"]]
@@ -112,6 +128,7 @@ class NibSites:
         if self._proc.poll() is None:
             self._proc.stdin.close()
             self._proc.wait(timeout=30)
+        self._stderr.close()
 
     def __enter__(self):
         return self

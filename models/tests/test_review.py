@@ -39,6 +39,13 @@ def test_offsets_are_characters_and_alternatives_are_written_as_the_review_write
     assert s.line_col(text) == (2, 5)
 
 
+def test_a_relative_binary_path_works_from_any_folder():
+    import os
+
+    with NibSites(os.path.relpath(find_nib())) as s:
+        assert [x.original for x in s("a < b\n", "python")] == ["<"]
+
+
 def test_texts_without_review_rules_have_no_sites_and_the_process_goes_on(sites):
     assert sites("a == b", "notes.txt") == []
     assert members(sites, "a == b\n", "python") == ["=="]

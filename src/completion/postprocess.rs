@@ -81,6 +81,29 @@ struct Scan {
     fed: String,
 }
 
+/// Bytes of the prefix before the cursor the bracket scan reads: only the
+/// recent past matters for brackets, and it bounds the work.
+const SCAN_WINDOW: usize = 4000;
+
+/// Where the bracket scan of `prefix` starts: about [`SCAN_WINDOW`] bytes
+/// before its end, in code, never inside a literal or comment (the lexer
+/// would take a docstring's closing quote for an opening one and read the
+/// rest inside out). A prefix that ends in a literal begun earlier is read
+/// from that literal's start, up to 16 windows back.
+fn scan_start(prefix: &str, lang: Lang) -> usize {
+    let cut = prefix.ceil_char_boundary(prefix.len().saturating_sub(SCAN_WINDOW));
+    let mut literal_start = 0;
+    for r in crate::lex::code_ranges(prefix, lang) {
+        if r.end <= cut {
+            literal_start = r.end;
+            continue;
+        }
+        return r.start.max(cut);
+    }
+    let bound = prefix.ceil_char_boundary(prefix.len().saturating_sub(16 * SCAN_WINDOW));
+    literal_start.max(bound)
+}
+
 /// Where scanning a suggestion stopped fitting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -172,13 +195,8 @@ impl Shape {
         let next_raw = suffix.split('\n').skip(1).find(|l| !l.trim().is_empty());
         let next_line = next_raw.map(|l| l.trim().to_owned());
         let next_indent = next_raw.map_or(0, indent_of);
-        // Only the recent past matters for brackets, and it bounds the work.
-        let mut start = prefix.len().saturating_sub(4000);
-        while !prefix.is_char_boundary(start) {
-            start += 1;
-        }
         let mut scan = Scan::default();
-        scan.feed(&prefix[start..], lang, None);
+        scan.feed(&prefix[scan_start(prefix, lang)..], lang, None);
         Self {
             mode,
             lang,
@@ -462,6 +480,25 @@ mod tests {
         assert_eq!(finish("2)", &py).as_deref(), Some("2"));
         let c = Shape::new("/* (\n */\nint x = ", "\n", Lang::CLike);
         assert_eq!(finish("2);", &c).as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn a_long_docstring_across_the_scan_window_s_edge_does_not_turn_the_code_inside_out() {
+        // The window's edge falls inside the docstring: read from its end,
+        // not from its closing quote as if it opened one.
+        let doc = format!(
+            "def f(x):\n    \"\"\"{}\n    \"\"\"\n",
+            "words (a) ".repeat(450)
+        );
+        let prefix = format!("{doc}    return g(x, ");
+        assert!(prefix.len() > SCAN_WINDOW && doc.len() > SCAN_WINDOW);
+        let shape = Shape::new(&prefix, ")\n", Lang::Hash);
+        assert_eq!(shape.scan.stack, ['(']);
+        assert_eq!(finish("1)", &shape).as_deref(), Some("1"));
+        // A cursor inside a string begun before the window stays in it.
+        let open = format!("s = \"\"\"{}(", "x".repeat(SCAN_WINDOW + 10));
+        let shape = Shape::new(&open, "\n", Lang::Hash);
+        assert!(shape.scan.stack.is_empty(), "the ( is in the string");
     }
 
     #[test]

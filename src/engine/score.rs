@@ -69,9 +69,8 @@ impl OrtEngine {
         for (continuation, &bound) in continuations.iter().zip(&bounds).skip(scores.len()) {
             scores.push(self.score_rest(cache, prompt.len(), &first, bound, continuation)?);
         }
-        if let (Some(margin), Some(&reference)) = (margin, scores.first())
-            && !scores.iter().skip(1).any(|&s| s >= reference + margin)
-        {
+        // `scores[0]` exists wherever the closure runs: it looks only past it.
+        if margin.is_some_and(|m| !scores.iter().skip(1).any(|&s| s >= scores[0] + m)) {
             return Ok(None);
         }
         Ok(Some(scores))

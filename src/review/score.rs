@@ -52,6 +52,9 @@ pub fn review(
         sites: sites.len(),
         ..Review::default()
     };
+    if sites.is_empty() {
+        return Ok(review);
+    }
     let budget = options
         .prompt_tokens
         .min(
@@ -70,8 +73,10 @@ pub fn review(
     };
     let fim = engine.fim().cloned();
     let end_of_middle = fim.as_ref().and_then(|f| f.middle_stops().first().copied());
+    // Without FIM markers the prompt builder gives the prefix the whole budget.
+    let prefix_budget = if fim.is_some() { split.prefix } else { budget };
     let prefixes =
-        Prefixes::new(engine.tokenizer(), text, split.prefix).map_err(tokenizer_error)?;
+        Prefixes::new(engine.tokenizer(), text, prefix_budget).map_err(tokenizer_error)?;
     let margin = winning_margin(options.min_confidence);
     for site in sites.iter().take(options.max_sites) {
         if cancel.is_cancelled() {

@@ -102,7 +102,18 @@ impl Prefixes {
             .anchors
             .partition_point(|&a| self.tokens_before[a] + self.limit < before);
         match self.anchors.get(first) {
-            Some(&anchor) if anchor <= line => Ok(self.line_starts[anchor]),
+            // After a line of more than about a quarter of the budget, anchors
+            // lie further apart than the budget: a place just past one would
+            // see hardly any prefix (an eighth of the budget is the least an
+            // ordinary anchor leaves, less the line that crosses it). It takes the anchor before and the prompt
+            // builder cuts it to the budget (no sharing for such places).
+            Some(&anchor) if anchor <= line => {
+                let held = before - self.tokens_before[anchor];
+                match first.checked_sub(1).map(|i| self.anchors[i]) {
+                    Some(previous) if held < self.limit / 8 => Ok(self.line_starts[previous]),
+                    _ => Ok(self.line_starts[anchor]),
+                }
+            }
             _ => Ok(long_line_start(text, at, self.budget).max(line_start)),
         }
     }
@@ -193,6 +204,24 @@ mod tests {
             starts.len()
         );
         assert!(starts.len() >= 3);
+    }
+
+    #[test]
+    fn a_place_just_after_a_long_line_still_sees_code_before_it() {
+        let tok = tokenizer();
+        let long = format!("    table = [{}]\n", "value_1 + 2, ".repeat(40));
+        let text = format!("{}{long}{}", code(60), code(60));
+        let budget = 200;
+        assert!(tok.encode(&long).expect("encode").len() > budget / 4);
+        let prefixes = Prefixes::new(&tok, &text, budget).expect("anchors");
+        for (at, _) in text.match_indices(" + ") {
+            let start = prefixes.start(&tok, &text, at + 1).expect("start");
+            let held = tok.encode(&text[start..at + 1]).expect("encode").len();
+            assert!(
+                start == 0 || held >= budget / 8,
+                "only {held} tokens at {at}"
+            );
+        }
     }
 
     #[test]
