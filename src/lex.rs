@@ -39,6 +39,14 @@ fn rust_char_literal(text: &str) -> bool {
     }
 }
 
+/// Byte offsets where the lines of `text` start: 0, then each offset after
+/// a newline (the text's length too when it ends with one).
+pub fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
 /// Byte ranges of `text` that are code: everything outside string and char
 /// literals and comments. An unterminated literal or comment runs to the
 /// end of the text (or of its line, for one-line strings). Every range

@@ -37,9 +37,7 @@ impl Parsed {
         let mut parser = Parser::new();
         parser.set_language(&grammar(language_id)?).ok()?;
         let tree = parser.parse(text, None)?;
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts = crate::lex::line_starts(text);
         Some(Self {
             parser,
             tree,

@@ -120,9 +120,7 @@ fn run_lines() -> anyhow::Result<ExitCode> {
 fn places(name: &Path, text: &str) -> anyhow::Result<String> {
     let sites = crate::review::sites_of(name, text)
         .with_context(|| format!("{}: no review rules for this language", name.display()))?;
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
+    let line_starts = crate::lex::line_starts(text);
     let out = Out {
         version: JSON_VERSION,
         path: name.display().to_string(),

@@ -245,6 +245,14 @@ impl From<::ort::Error> for EngineError {
 
 /// A loaded model that generates text. Implementations are not thread-safe
 /// by design: one generation at a time, driven by one worker thread.
+/// Whether a score after the first is at least `margin` above the first:
+/// what [`Engine::score_above_first`] answers.
+fn any_above_first(scores: &[f64], margin: f64) -> bool {
+    scores
+        .split_first()
+        .is_some_and(|(&first, rest)| rest.iter().any(|&s| s >= first + margin))
+}
+
 pub trait Engine: Send {
     fn info(&self) -> &ModelInfo;
 
@@ -286,9 +294,7 @@ pub trait Engine: Send {
         margin: f64,
     ) -> Result<Option<Vec<f64>>, EngineError> {
         let scores = self.score(prompt, continuations)?;
-        let first = scores.first().copied().unwrap_or(f64::NEG_INFINITY);
-        let above = scores.iter().skip(1).any(|&s| s >= first + margin);
-        Ok(above.then_some(scores))
+        Ok(any_above_first(&scores, margin).then_some(scores))
     }
 
     /// Completes between `request.prefix` and `request.suffix` when the

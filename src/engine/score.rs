@@ -69,8 +69,7 @@ impl OrtEngine {
         for (continuation, &bound) in continuations.iter().zip(&bounds).skip(scores.len()) {
             scores.push(self.score_rest(cache, prompt.len(), &first, bound, continuation)?);
         }
-        // `scores[0]` exists wherever the closure runs: it looks only past it.
-        if margin.is_some_and(|m| !scores.iter().skip(1).any(|&s| s >= scores[0] + m)) {
+        if margin.is_some_and(|m| !super::any_above_first(&scores, m)) {
             return Ok(None);
         }
         Ok(Some(scores))

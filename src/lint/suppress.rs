@@ -18,9 +18,7 @@ pub struct Suppressions {
 
 impl Suppressions {
     pub fn parse(text: &str, lang: Lang) -> Self {
-        let line_starts: Vec<usize> = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts = crate::lex::line_starts(text);
         let mut lines = vec![None; line_starts.len()];
         if text.contains(MARKER) {
             let code = code_ranges(text, lang);

@@ -120,10 +120,8 @@ fn tail_tokens(tokenizer: &Tokenizer, text: &str, budget: usize) -> Result<Vec<u
     if tokens.len() <= budget {
         return Ok(tokens);
     }
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .filter(|&i| i < text.len())
-        .collect();
+    let mut line_starts = crate::lex::line_starts(text);
+    line_starts.retain(|&i| i < text.len());
     // Find the first line from which the rest fits, then round up to a block.
     let mut first_fitting = line_starts.len();
     let (mut lo, mut hi) = (0, line_starts.len());

@@ -42,9 +42,7 @@ pub(super) struct Prefixes {
 impl Prefixes {
     /// Anchors for prefixes of at most `budget` tokens in `text`.
     pub(super) fn new(tokenizer: &Tokenizer, text: &str, budget: usize) -> Result<Self, String> {
-        let line_starts: Vec<usize> = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts = crate::lex::line_starts(text);
         let mut tokens_before = Vec::with_capacity(line_starts.len() + 1);
         tokens_before.push(0);
         let mut total = 0;
@@ -105,8 +103,9 @@ impl Prefixes {
             // After a line of more than about a quarter of the budget, anchors
             // lie further apart than the budget: a place just past one would
             // see hardly any prefix (an eighth of the budget is the least an
-            // ordinary anchor leaves, less the line that crosses it). It takes the anchor before and the prompt
-            // builder cuts it to the budget (no sharing for such places).
+            // ordinary anchor leaves, less the line that crosses it). It
+            // takes the anchor before, and the prompt builder cuts that to
+            // the budget (no sharing for such places).
             Some(&anchor) if anchor <= line => {
                 let held = before - self.tokens_before[anchor];
                 match first.checked_sub(1).map(|i| self.anchors[i]) {
@@ -125,7 +124,7 @@ impl Prefixes {
 fn long_line_start(text: &str, at: usize, budget: usize) -> usize {
     match at.checked_sub(budget * BYTES_PER_TOKEN) {
         // `limit` < `at`, a boundary, so the walk to the next boundary stops by `at`.
-        Some(limit) => ceil_boundary(text, limit / LONG_LINE_STEP * LONG_LINE_STEP),
+        Some(limit) => text.ceil_char_boundary(limit / LONG_LINE_STEP * LONG_LINE_STEP),
         None => 0,
     }
 }
@@ -137,25 +136,18 @@ pub(super) fn suffix_head(text: &str, budget: usize) -> &str {
     if end >= text.len() {
         return text;
     }
-    let end = ceil_boundary(text, end);
+    let end = text.ceil_char_boundary(end);
     let line_end = text[end..].find('\n').map(|i| end + i + 1);
     match line_end {
         Some(e) if e - end <= end => &text[..e],
-        _ => &text[..ceil_boundary(text, (2 * end).min(text.len()))],
+        _ => &text[..text.ceil_char_boundary((2 * end).min(text.len()))],
     }
 }
 
 /// `text` up to and including its first newline, at most [`REST_OF_LINE_BYTES`].
 pub(super) fn rest_of_line(text: &str) -> &str {
     let line = text.find('\n').map_or(text, |i| &text[..=i]);
-    &line[..ceil_boundary(line, REST_OF_LINE_BYTES.min(line.len()))]
-}
-
-/// The first char boundary of `text` at or after `at`, at most its length.
-fn ceil_boundary(text: &str, at: usize) -> usize {
-    (at.min(text.len())..=text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len())
+    &line[..line.ceil_char_boundary(REST_OF_LINE_BYTES.min(line.len()))]
 }
 
 #[cfg(test)]

@@ -289,9 +289,7 @@ fn byte_ranges(
     text: &str,
     lines: &[std::ops::RangeInclusive<usize>],
 ) -> Vec<std::ops::Range<usize>> {
-    let starts: Vec<usize> = std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
+    let starts = crate::lex::line_starts(text);
     let at = |line: usize| {
         starts
             .get(line.saturating_sub(1))
